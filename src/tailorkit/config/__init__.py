@@ -1,0 +1,152 @@
+"""tailor.yaml: load, validate, override from the CLI, write the resolved copy into a run.
+
+A project's tailor.yaml only overrides defaults. Unknown keys are errors naming the nearest valid key.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from ..errors import ConfigError
+from .base import Section, nearest
+from .data import ColumnMap, DataConfig
+from .generation import CompareConfig, ExportConfig, GenerationConfig
+from .kb import KBConfig
+from .project import ModelConfig
+from .synth import SynthConfig, TeacherConfig
+from .train import TrainConfig
+
+CONFIG_NAME = "tailor.yaml"
+
+
+class TailorConfig(Section):
+    """The whole project configuration. `root` is the folder of tailor.yaml (not written to YAML)."""
+
+    name: str = Field("tailor-project", description="project name")
+    runs_dir: str = Field("runs", description="where run directories go, relative to tailor.yaml")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    compare: CompareConfig = Field(default_factory=CompareConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    synth: SynthConfig = Field(default_factory=SynthConfig)
+    kb: KBConfig = Field(default_factory=KBConfig)
+    root: Path = Field(default_factory=Path.cwd, exclude=True, description="folder of tailor.yaml")
+
+    def path(self, relative: str | Path) -> Path:
+        """Resolve a path from the config relative to the project root."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def run_dir(self) -> Path:
+        return self.path(self.runs_dir) / self.train.run_name
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude={"root"}), sort_keys=False)
+
+
+def _section_fields(model: type[Section], dotted: list[str]) -> list[str]:
+    """Valid keys at the location of an error, for 'did you mean'."""
+    cls: Any = model
+    for part in dotted:
+        field = cls.model_fields.get(part)
+        if field is None:
+            break
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, Section):
+            cls = ann
+        else:
+            break
+    return list(cls.model_fields)
+
+
+def _explain(exc: ValidationError, source: str) -> ConfigError:
+    err = exc.errors()[0]
+    loc = [str(x) for x in err["loc"]]
+    dotted = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        valid = [k for k in _section_fields(TailorConfig, loc[:-1]) if k != "root"]
+        guess = nearest(loc[-1], valid)
+        hint = f"did you mean '{'.'.join(loc[:-1] + [guess])}'?" if guess else f"valid keys here: {', '.join(valid)}"
+        return ConfigError(f"unknown key '{dotted}'", where=source, fix=hint)
+    return ConfigError(f"'{dotted}' is invalid: {err['msg']}", where=source, fix=f"correct the value of {dotted}")
+
+
+def build_config(data: dict[str, Any], *, root: Path, source: str = CONFIG_NAME) -> TailorConfig:
+    """Validate a plain dict (as read from YAML) into a TailorConfig."""
+    if not isinstance(data, dict):
+        raise ConfigError("the file must hold a mapping of keys to values", where=source,
+                          fix="start from `tailor init` or examples/midjourney/tailor.yaml")
+    try:
+        cfg = TailorConfig.model_validate({**data, "root": root})
+    except ValidationError as exc:
+        raise _explain(exc, source) from None
+    return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TailorConfig:
+    """Load tailor.yaml (or defaults when path is None and ./tailor.yaml is absent) and apply overrides.
+
+    `overrides` maps dotted keys ("train.learning_rate") to values, as the CLI flags give them.
+    """
+    if path is None:
+        path = Path.cwd() / CONFIG_NAME
+        data: dict[str, Any] = {}
+        if path.exists():
+            data = _read_yaml(path)
+    else:
+        path = Path(path)
+        if path.is_dir():
+            path = path / CONFIG_NAME
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist", fix="run `tailor init DIR` or pass --config PATH")
+        data = _read_yaml(path)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"cannot set '{key}': '{part}' is not a section", where=str(path))
+        node[leaf] = value
+    return build_config(data, root=path.resolve().parent, source=str(path))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("the file is not UTF-8 text", where=f"{path}", fix="save it as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"invalid YAML ({getattr(exc, 'problem', exc)})", where=where,
+                          fix="check indentation and quoting on that line") from None
+    return data or {}
+
+
+def write_resolved(cfg: TailorConfig, run_dir: Path) -> Path:
+    """Write the fully resolved config into the run directory (atomically)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out = run_dir / "config.yaml"
+    tmp = out.with_suffix(".yaml.tmp")
+    tmp.write_text(cfg.to_yaml(), encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+__all__ = [
+    "CONFIG_NAME", "ColumnMap", "CompareConfig", "ConfigError", "DataConfig", "ExportConfig",
+    "GenerationConfig", "KBConfig", "ModelConfig", "SynthConfig", "TailorConfig", "TeacherConfig",
+    "TrainConfig", "build_config", "load_config", "write_resolved",
+]

@@ -1,0 +1,35 @@
+"""The `generation:` section: decoding settings shared by compare, ask and serve."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from .base import Section
+
+
+class GenerationConfig(Section):
+    """Identical settings are used for base and tuned models in compare."""
+
+    max_new_tokens: int = Field(160, ge=1, description="cap on generated tokens")
+    temperature: float = Field(0.0, ge=0.0, description="0 = greedy decoding")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling (only when temperature > 0)")
+    repetition_penalty: float = Field(1.15, ge=1.0, description="penalise repeated tokens (1.0 = off)")
+    no_repeat_ngram_size: int = Field(4, ge=0, description="forbid repeating any n-gram of this size (0 = off)")
+    seed: int = Field(0, description="seed for sampling")
+
+
+class CompareConfig(Section):
+    """`tailor compare`: base vs tuned on the held-out test split."""
+
+    max_rows: int | None = Field(None, ge=1, description="evaluate at most this many test rows")
+    n_examples: int = Field(10, ge=0, description="side-by-side examples in the report")
+    embedder: str = Field("all-minilm-l6-v2", description="sentence-transformers model for embedding similarity")
+    batch_size: int = Field(8, ge=1, description="rows per generation batch")
+
+
+class ExportConfig(Section):
+    """`tailor export`: adapter, merged model, Hub upload."""
+
+    merge: bool = Field(False, description="also write a merged full model")
+    push: str | None = Field(None, description="Hugging Face Hub repo id to upload to, e.g. user/my-model")
+    private: bool = Field(True, description="create the Hub repo as private")
+    token_env: str = Field("HF_TOKEN", description="environment variable holding the Hub token")

@@ -1,0 +1,33 @@
+"""The `train:` section: fine-tuning method and hyper-parameters."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import Section
+
+
+class TrainConfig(Section):
+    """LoRA by default (all linear layers, r=16, alpha=32, lr 2e-4)."""
+
+    method: Literal["lora", "dora", "qlora", "full"] = Field("lora", description="lora | dora | qlora (CUDA + bitsandbytes) | full")
+    lora_r: int = Field(16, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(32, ge=1, description="LoRA alpha (scale = alpha / r)")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="dropout on the LoRA path")
+    target_modules: str | list[str] = Field("all-linear", description="'all-linear' or a list of module names")
+    learning_rate: float = Field(2e-4, gt=0, description="peak learning rate")
+    epochs: int | None = Field(None, ge=1, description="passes over the train split; None = automatic from the row count")
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (overrides epochs)")
+    batch_size: int = Field(8, ge=1, description="rows per micro-batch")
+    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0, description="share of steps for linear warm-up")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay")
+    scheduler: Literal["cosine", "linear", "constant"] = Field("cosine", description="learning-rate schedule after warm-up")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping")
+    early_stopping_patience: int = Field(2, ge=0, description="epochs without val-loss improvement before stopping (0 = off)")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto = fp32 on CPU, bf16 on GPUs that support it")
+    seed: int = Field(42, description="seed for init, shuffling and dropout")
+    run_name: str = Field("default", description="run directory name under runs/")
+    save_every_steps: int | None = Field(None, ge=1, description="also checkpoint every N steps (always at each epoch end)")
+    log_every_steps: int = Field(5, ge=1, description="write train loss to metrics.jsonl every N steps")
