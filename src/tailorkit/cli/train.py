@@ -1,0 +1,8 @@
+"""CLI commands for the train area (thin: parse flags, call the Python API, print results)."""
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main app."""
