@@ -1,8 +1,58 @@
-"""CLI commands for the pipeline area (thin: parse flags, call the Python API, print results)."""
+"""CLI: `tailor init`, `tailor run`, `tailor config show` (thin wrappers over tailorkit.project/config)."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+
+from .common import ConfigOption, load
+
+out = Console()
+
+
+def _summary(name: str, result: Any) -> None:
+    """One line per finished step; compare prints its full table."""
+    if name == "compare":
+        from .evaluate import print_compare
+
+        print_compare(result)
+        return
+    text = result.summary() if hasattr(result, "summary") else type(result).__name__
+    out.print(f"[bold green]✓ {name}[/]  {text}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
+    @app.command()
+    def init(
+        folder: Path = typer.Argument(..., help="project folder to create"),
+        example: str = typer.Option(None, "--example", "-e", help="copy an example project (midjourney)"),
+        force: bool = typer.Option(False, "--force", help="write into an existing non-empty folder"),
+    ) -> None:
+        """Create a project: tailor.yaml + data/ (or a copy of an example)."""
+        from ..project import init_project
+
+        dest = init_project(folder, example=example, force=force)
+        out.print(f"created [bold]{dest}[/]; next: cd {dest} && tailor data inspect && tailor run")
+
+    @app.command()
+    def run(
+        config: Path = ConfigOption,
+        steps: str = typer.Option(None, "--steps", help="comma-separated subset: synth,prepare,train,compare,export"),
+    ) -> None:
+        """Run the whole pipeline from tailor.yaml: (synth) -> prepare -> train -> compare -> export."""
+        from ..project import run_pipeline
+
+        cfg = load(config)
+        wanted = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
+        run_pipeline(cfg, wanted, on_step=_summary)
+
+    config_app = typer.Typer(help="Inspect the resolved configuration.", no_args_is_help=True)
+
+    @config_app.command("show")
+    def show(config: Path = ConfigOption) -> None:
+        """Print the fully resolved config (defaults + tailor.yaml)."""
+        typer.echo(load(config).to_yaml())
+
+    app.add_typer(config_app, name="config")

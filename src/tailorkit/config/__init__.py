@@ -128,7 +128,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        # context_mark is where the broken construct began (an unclosed bracket's line), else the problem spot
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"invalid YAML ({getattr(exc, 'problem', exc)})", where=where,
                           fix="check indentation and quoting on that line") from None
