@@ -48,6 +48,17 @@ def register(app: typer.Typer) -> None:
         wanted = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
         run_pipeline(cfg, wanted, on_step=_summary)
 
+    @app.command()
+    def serve(
+        config: Path = ConfigOption,
+        host: str = typer.Option(None, "--host", help="interface to bind (default serve.host)"),
+        port: int = typer.Option(None, "--port", help="TCP port (default serve.port)"),
+    ) -> None:
+        """Serve base, tuned and kb through an OpenAI-compatible API (/v1/chat/completions)."""
+        from ..serve.app import serve as run_server
+
+        run_server(load(config), host=host, port=port)
+
     config_app = typer.Typer(help="Inspect the resolved configuration.", no_args_is_help=True)
 
     @config_app.command("show")

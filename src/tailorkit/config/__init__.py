@@ -15,7 +15,7 @@ from .base import Section, nearest
 from .data import ColumnMap, DataConfig
 from .generation import CompareConfig, ExportConfig, GenerationConfig
 from .kb import KBConfig
-from .project import ModelConfig
+from .project import ModelConfig, ServeConfig
 from .synth import SynthConfig, TeacherConfig
 from .train import TrainConfig
 
@@ -36,6 +36,7 @@ class TailorConfig(Section):
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     synth: SynthConfig = Field(default_factory=SynthConfig)
     kb: KBConfig = Field(default_factory=KBConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
     root: Path = Field(default_factory=Path.cwd, exclude=True, description="folder of tailor.yaml")
 
     def path(self, relative: str | Path) -> Path:
@@ -148,6 +149,6 @@ def write_resolved(cfg: TailorConfig, run_dir: Path) -> Path:
 
 __all__ = [
     "CONFIG_NAME", "ColumnMap", "CompareConfig", "ConfigError", "DataConfig", "ExportConfig",
-    "GenerationConfig", "KBConfig", "ModelConfig", "SynthConfig", "TailorConfig", "TeacherConfig",
+    "GenerationConfig", "KBConfig", "ModelConfig", "ServeConfig", "SynthConfig", "TailorConfig", "TeacherConfig",
     "TrainConfig", "build_config", "load_config", "write_resolved",
 ]

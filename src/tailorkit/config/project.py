@@ -19,3 +19,11 @@ class ModelConfig(Section):
     chat_template: str | None = Field(
         None, description="Jinja chat template to use when the tokenizer has none (base models)"
     )
+
+
+class ServeConfig(Section):
+    """`tailor serve`: an OpenAI-compatible HTTP API over the base model, the tuned run and the knowledge base."""
+
+    host: str = Field("127.0.0.1", description="interface to bind; 0.0.0.0 exposes it to the network")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port")
+    api_key_env: str | None = Field(None, description="if set, clients must send this env var's value as Bearer token")
