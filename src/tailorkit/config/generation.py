@@ -14,6 +14,9 @@ class GenerationConfig(Section):
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling (only when temperature > 0)")
     repetition_penalty: float = Field(1.15, ge=1.0, description="penalise repeated tokens (1.0 = off)")
     no_repeat_ngram_size: int = Field(4, ge=0, description="forbid repeating any n-gram of this size (0 = off)")
+    penalize_prompt: bool = Field(
+        False, description="also apply repetition_penalty and no_repeat_ngram_size to the prompt's tokens "
+                           "(transformers' default); off lets answers reuse the request's words")
     seed: int = Field(0, description="seed for sampling")
 
 
