@@ -1,5 +1,12 @@
-"""The `kb:` section (owned by the kb package; extend here)."""
+"""The `kb:` section (owned by the kb package; extend here additively).
+
+Store location, embedder, BM25 parameters and fusion settings for search. Defaults were chosen on
+the SciFact *train* split (benchmarks/bench_kb_scifact.py) and are the textbook values where those
+did as well: BM25 k1=1.2, b=0.75 (Robertson/Lucene), reciprocal-rank fusion with k=60 (Cormack et al.).
+"""
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 
@@ -10,6 +17,32 @@ class KBConfig(Section):
     """Knowledge base: embedded Qdrant Edge in a project folder, or a Qdrant server when url is set."""
 
     path: str = Field(".tailor/kb", description="folder of the embedded store, relative to tailor.yaml")
-    url: str | None = Field(None, description="Qdrant server URL; unset = embedded store")
+    url: str | None = Field(
+        None,
+        description="unset = embedded Qdrant Edge in `path`; http(s)://host:6333 = a Qdrant server; "
+                    "':memory:' or 'local:<dir>' = qdrant-client local mode (tests, small setups)",
+    )
+    api_key_env: str | None = Field(
+        None, description="environment variable holding the API key for the Qdrant server and/or the embeddings endpoint"
+    )
     collection: str = Field("tailor", description="collection name")
     embedder: str = Field("all-minilm-l6-v2", description="bundled name, sentence-transformers path, or openai:<model>")
+    embed_base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL for embedder 'openai:<model>' (e.g. http://localhost:8000/v1)"
+    )
+    embed_batch_size: int = Field(64, ge=1, description="texts per embedding batch")
+    bm25_k1: float = Field(1.2, ge=0.0, description="BM25 term-frequency saturation k1")
+    bm25_b: float = Field(0.75, ge=0.0, le=1.0, description="BM25 length normalisation b (0 = none, 1 = full)")
+    bm25_avgdl: float = Field(
+        120.0, gt=0.0,
+        description="average chunk length in BM25 tokens used for length normalisation (a fixed corpus statistic so "
+                    "incremental ingest never rescales stored chunks; kb eval uses the corpus' own average)",
+    )
+    bm25_stem: bool = Field(True, description="Snowball (Porter2) stemming of BM25 terms")
+    bm25_stopwords: bool = Field(True, description="drop English stopwords from BM25 terms")
+    fusion: Literal["rrf", "weighted"] = Field("rrf", description="hybrid fusion: rrf (reciprocal rank) | weighted (normalised scores)")
+    rrf_k: int = Field(60, ge=1, description="RRF constant k: score = sum 1/(k + rank)")
+    dense_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="share of the dense retriever in hybrid fusion (BM25 gets 1 - dense_weight)"
+    )
+    candidates: int = Field(100, ge=1, description="hits fetched from each retriever before fusion")

@@ -1,0 +1,140 @@
+"""Dense embedders for the knowledge base: sentence-transformers (bundled MiniLM or any path/Hub id)
+or an OpenAI-compatible /v1/embeddings endpoint.
+
+Every embedder returns float32, L2-normalised vectors so cosine similarity == dot product, whichever
+backend produced them. Large batches show a progress bar.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..config.kb import KBConfig
+from ..errors import KBError
+from ..progress import progress
+
+_BAR_MIN = 256  # below this many texts a progress bar is noise
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0  # an all-zero vector (empty text) stays zero instead of becoming NaN
+    return x / norms
+
+
+@contextmanager
+def _maybe_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar for large jobs; silent for small ones or when the caller already shows a live bar."""
+    from rich.errors import LiveError
+
+    if total < _BAR_MIN:
+        yield lambda n: None
+        return
+    bar = progress()
+    try:
+        bar.start()
+    except LiveError:  # an outer stage (e.g. ingest) owns the live display; it reports progress itself
+        yield lambda n: None
+        return
+    try:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+    finally:
+        bar.stop()
+
+
+class Embedder:
+    """Base class. Subclasses implement `_embed(texts) -> array (n, dim)` for one batch."""
+
+    name: str
+    dim: int
+
+    def _embed(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int = 64, *, description: str = "embedding") -> np.ndarray:
+        """Embed many texts in batches -> float32 (n, dim), rows L2-normalised."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out: list[np.ndarray] = []
+        with _maybe_bar(description, len(texts)) as advance:
+            for start in range(0, len(texts), batch_size):
+                batch = texts[start:start + batch_size]
+                out.append(_normalise(self._embed(batch)))
+                advance(len(batch))
+        return np.concatenate(out, axis=0)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one query -> float32 (dim,), L2-normalised."""
+        return _normalise(self._embed([text]))[0]
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """The bundled all-MiniLM-L6-v2, a local sentence-transformers folder, or a Hub id."""
+
+    def __init__(self, name: str, device: str | None = None) -> None:
+        from ..embedders import load_sentence_transformer
+
+        self.name = name
+        self.model = load_sentence_transformer(name, device)
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        # One call per batch so our progress bar (not sentence-transformers') reports progress.
+        return self.model.encode(texts, batch_size=len(texts), convert_to_numpy=True,
+                                 normalize_embeddings=True, show_progress_bar=False)
+
+
+class OpenAIEmbedder(Embedder):
+    """Any OpenAI-compatible /v1/embeddings endpoint (OpenAI, vLLM, Ollama, llama.cpp, TEI...)."""
+
+    def __init__(self, model: str, base_url: str | None, api_key_env: str | None) -> None:
+        from openai import OpenAI
+
+        key = os.environ.get(api_key_env) if api_key_env else None
+        if api_key_env and not key:
+            raise KBError(f"the environment variable {api_key_env} (kb.api_key_env) is not set",
+                          fix=f"export {api_key_env}=<your key> or unset kb.api_key_env")
+        if not base_url and not key and not os.environ.get("OPENAI_API_KEY"):
+            raise KBError(f"embedder 'openai:{model}' needs an endpoint", where="tailor.yaml:kb.embed_base_url",
+                          fix="set kb.embed_base_url to an OpenAI-compatible /v1 URL, or export OPENAI_API_KEY for api.openai.com")
+        self.name = f"openai:{model}"
+        self.model = model
+        self.client = OpenAI(base_url=base_url, api_key=key or os.environ.get("OPENAI_API_KEY") or "none",
+                             max_retries=3, timeout=120)
+        self.dim = int(self._embed(["dimension probe"]).shape[1])
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        import openai
+
+        # Empty strings are rejected by some servers; a single space embeds to "nothing" just as well.
+        texts = [t if t.strip() else " " for t in texts]
+        try:
+            resp = self.client.embeddings.create(model=self.model, input=texts)
+        except openai.APIConnectionError as exc:
+            raise KBError(f"cannot reach the embeddings endpoint {self.client.base_url} ({exc})",
+                          where="tailor.yaml:kb.embed_base_url", fix="start the server or correct kb.embed_base_url") from None
+        except openai.APIStatusError as exc:
+            raise KBError(f"the embeddings endpoint answered {exc.status_code}: {exc.message}",
+                          where="tailor.yaml:kb.embedder", fix="check the model name and the API key") from None
+        rows = sorted(resp.data, key=lambda d: d.index)  # the API may return them out of order
+        if len(rows) != len(texts):
+            raise KBError(f"the embeddings endpoint returned {len(rows)} vectors for {len(texts)} texts",
+                          fix="check the server; it must return one embedding per input")
+        return np.asarray([r.embedding for r in rows], dtype=np.float32)
+
+
+def get_embedder(kb_cfg: KBConfig) -> Embedder:
+    """The embedder named by kb.embedder: 'openai:<model>' for an endpoint, else sentence-transformers."""
+    name = kb_cfg.embedder
+    if name.startswith("openai:"):
+        return OpenAIEmbedder(name.split(":", 1)[1], kb_cfg.embed_base_url, kb_cfg.api_key_env)
+    return SentenceTransformerEmbedder(name)
