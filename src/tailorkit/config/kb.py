@@ -46,3 +46,27 @@ class KBConfig(Section):
         0.5, ge=0.0, le=1.0, description="share of the dense retriever in hybrid fusion (BM25 gets 1 - dense_weight)"
     )
     candidates: int = Field(100, ge=1, description="hits fetched from each retriever before fusion")
+    # --- ingest (kb/readers.py, kb/chunking.py, kb/ingest.py) ---
+    chunk_size: int = Field(
+        200, ge=16,
+        description="chunk size in tokens of the embedder's tokenizer, heading context included (MiniLM reads at most 256)",
+    )
+    chunk_overlap: int = Field(30, ge=0, description="tokens repeated from the end of one chunk at the start of the next")
+    text_column: str = Field("text", description="CSV/TSV/JSONL: the column holding each row's text (each row is a document)")
+    title_column: str | None = Field("title", description="CSV/TSV/JSONL: optional column with each row's title")
+    id_column: str | None = Field(
+        None, description="CSV/TSV/JSONL: optional column with a stable row id (document id path#id); unset = row number"
+    )
+    # --- answers (kb/answer.py, `tailor ask`) ---
+    top_k: int = Field(5, ge=1, description="sources retrieved for an answer")
+    min_score: float = Field(
+        0.3, ge=-1.0, le=1.0,
+        description="minimum dense cosine similarity between the question and a source for it to count as relevant "
+                    "(calibrated for all-minilm-l6-v2; below it for every hit, ask says the knowledge base has no answer)",
+    )
+    answer_model: str = Field(
+        "smollm2-135m", description="model that writes answers: bundled name, local folder, Hub id, a run's adapter folder, "
+                                    "or the model name sent to answer_base_url"
+    )
+    answer_base_url: str | None = Field(None, description="OpenAI-compatible base URL for answers; unset = generate locally")
+    answer_api_key_env: str | None = Field(None, description="environment variable holding the API key for answer_base_url")
