@@ -48,7 +48,8 @@ def test_prepare_writes_clean_leak_free_splits(tmp_path, tiny_model_dir, capsys)
     cat = next(ex for ex in splits["train"] + splits["val"] + splits["test"] if "cat" in ex.user)
     assert (cat.user, cat.assistant) == ("midjourney prompt for a cat", "a cat, 8k --ar 16:9")
     assert cat.meta["source"] == "raw.csv" and cat.meta["line"] == 2 and cat.meta["split"] in splits
-    assert (run / "config.yaml").exists()
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["data"]["source"] == str((tmp_path / "raw.csv").resolve())
     assert not [p for p in (run / "data").iterdir() if p.name.startswith(".")]  # no temp files left
 
 

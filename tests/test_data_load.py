@@ -162,3 +162,9 @@ def test_unknown_columns_without_mapping_ask_for_one(tmp_path):
     with pytest.raises(DataError) as info:
         load_examples(p, DataConfig())
     assert "foo, bar" in info.value.what and "data.columns" in info.value.fix
+
+
+def test_semicolon_csv_from_a_european_spreadsheet(tmp_path):
+    p = tmp_path / "eu.csv"
+    p.write_text("User;Prompt\nein Hund;a dog, 8k\n", encoding="utf-8")
+    assert pairs(load_examples(p, DataConfig())) == [("ein Hund", "a dog, 8k")]

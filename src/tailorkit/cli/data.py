@@ -95,6 +95,8 @@ def _print_report(report) -> None:
         for p in report.problems:
             pt.add_row(p["where"], p["problem"])
         console.print(pt)
+        if report.problems_total > len(report.problems):
+            console.print(f"... and {report.problems_total - len(report.problems)} more (see --json for counts)")
 
 
 def register(app: typer.Typer) -> None:

@@ -39,6 +39,7 @@ class DataReport:
     split_groups: int  # groups of rows that must share a split
     lengths: LengthReport | None
     problems: list[dict[str, str]] = field(default_factory=list)  # {"where": file:line, "problem": ...}
+    problems_total: int = 0  # problems found; `problems` lists the most serious few
 
     @property
     def rows_over_max_length(self) -> int:
@@ -97,6 +98,7 @@ def inspect_data(cfg, path: str | Path | None = None, *, tokens: bool = True) ->
         split_groups=len(group_rows(deduped.kept, cfg.data.near_duplicate_threshold)),
         lengths=lengths,
         problems=_most_important(problems),
+        problems_total=len(problems),
     )
 
 

@@ -90,7 +90,9 @@ def prepare(cfg, source: str | Path | None = None) -> PrepareResult:
     )
     from ..config import write_resolved
 
-    result.paths["config"] = str(write_resolved(cfg, cfg.run_dir))
+    # the resolved config records the file actually used (--source may differ from data.source)
+    used = cfg.model_copy(update={"data": d.model_copy(update={"source": str(path.resolve())})})
+    result.paths["config"] = str(write_resolved(used, cfg.run_dir))
     report = cfg.run_dir / "prepare.json"
     result.paths["prepare"] = str(report)
     _write_text(report, json.dumps({**result.to_dict(), "lengths": lengths.to_dict()}, indent=2, ensure_ascii=False))

@@ -53,7 +53,7 @@ def read_records(path: str | Path) -> Records:
     else:
         text = decode_utf8(path, path.read_bytes())
         if kind in ("csv", "tsv"):
-            recs = _read_csv(path, text, "," if kind == "csv" else "\t")
+            recs = _read_csv(path, text, "\t" if kind == "tsv" else _csv_delimiter(text))
         elif kind == "jsonl":
             recs = _read_jsonl(path, text)
         else:
@@ -116,6 +116,14 @@ def _read_csv(path: Path, text: str, delimiter: str) -> Records:
         rows.append(dict(zip(header, row)))
         numbers.append(start)
     return Records(path, rows, numbers, "line", header or [])
+
+
+def _csv_delimiter(text: str) -> str:
+    """',' unless the header line has none but has ';' (European spreadsheets) or a tab."""
+    first = text.lstrip("\r\n").split("\n", 1)[0]
+    if "," in first:
+        return ","
+    return next((d for d in (";", "\t") if d in first), ",")
 
 
 def _check_header(path: Path, header: list[str]) -> None:
