@@ -13,6 +13,9 @@ import time
 import uuid
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
 from ..config import TailorConfig
 from ..errors import TailorError
 
@@ -53,8 +56,6 @@ class ModelPool:
 
 
 def _error(status: int, message: str, code: str):
-    from fastapi.responses import JSONResponse
-
     return JSONResponse(status_code=status, content={"error": {"message": message, "type": "invalid_request_error",
                                                                "code": code}})
 
@@ -81,9 +82,6 @@ def _stream(body: dict):
 
 
 def create_app(cfg: TailorConfig, pool: ModelPool | None = None):
-    from fastapi import FastAPI, Request
-    from fastapi.responses import StreamingResponse
-
     pool = pool or ModelPool(cfg)
     app = FastAPI(title="tailorkit", version="0.1.0")
     api_key = os.environ.get(cfg.serve.api_key_env) if cfg.serve.api_key_env else None
