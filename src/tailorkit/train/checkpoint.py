@@ -1,0 +1,178 @@
+"""Checkpoints: trainable weights, optimizer, scheduler, RNG states and loop state, written atomically.
+
+Layout under run_dir/checkpoints/: `step-00000040/` (the last KEEP_LAST are kept) and `best/` (the
+weights with the lowest validation loss). A checkpoint is written into a temporary folder and renamed
+into place, so a crash (SIGKILL included) leaves either the old set or the new one, never half of one.
+Every process writes its own RNG state (dropout masks differ per process); the main process the rest.
+"""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import TrainError
+from .modeling import load_trainable_state, trainable_state
+
+KEEP_LAST = 2
+WEIGHTS = "trainable.safetensors"
+
+
+@dataclass
+class LoopState:
+    """Where the loop is and what it has learnt so far; enough to continue exactly."""
+
+    global_step: int = 0
+    epoch: int = 0                 # current epoch (0-based)
+    step_in_epoch: int = 0         # optimizer steps already done in `epoch`
+    best_val_loss: float | None = None
+    best_step: int | None = None
+    bad_epochs: int = 0            # epochs since the validation loss last improved
+    last_val_loss: float | None = None
+    stopped: str | None = None     # completed | early_stopping | max_steps
+    tokens_seen: int = 0
+    train_seconds: float = 0.0
+    plan: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def checkpoints_dir(run_dir: Path) -> Path:
+    return run_dir / "checkpoints"
+
+
+def _capture_rng() -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def _restore_rng(rng: dict[str, Any]) -> None:
+    import numpy as np
+    import torch
+
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _save_weights(model, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({n: t.contiguous().cpu() for n, t in trainable_state(model).items()}, str(path))
+
+
+def _load_weights(model, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    load_trainable_state(model, load_file(str(path)))
+
+
+def publish_dir(tmp: Path, final: Path) -> None:
+    """Rename a finished temporary folder into place (replacing an older folder of that name)."""
+    if final.exists():
+        old = final.with_name(final.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        final.replace(old)
+        tmp.replace(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.replace(final)
+
+
+def save_checkpoint(run_dir: Path, model, optimizer, scheduler, state: LoopState, accelerator) -> Path:
+    """Write a full checkpoint for state.global_step; returns its folder. Call on every process."""
+    import torch
+
+    root = checkpoints_dir(run_dir)
+    final = root / f"step-{state.global_step:08d}"
+    tmp = root / f".tmp-step-{state.global_step:08d}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    torch.save(_capture_rng(), tmp / f"rng-{accelerator.process_index}.pt")
+    if accelerator.is_main_process:
+        _save_weights(model, tmp / WEIGHTS)
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        # state.json last: its presence marks a complete checkpoint.
+        (tmp / "state.json").write_text(json.dumps(state.to_dict(), indent=1), encoding="utf-8")
+        publish_dir(tmp, final)
+        _prune(root)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _step_dirs(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    found = [p for p in root.glob("step-*") if p.is_dir() and (p / "state.json").exists()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+def _prune(root: Path) -> None:
+    for old in _step_dirs(root)[:-KEEP_LAST]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint folder, or None."""
+    dirs = _step_dirs(checkpoints_dir(run_dir))
+    return dirs[-1] if dirs else None
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler, accelerator) -> LoopState:
+    """Restore weights, optimizer, scheduler and this process's RNG; return the loop state."""
+    import torch
+
+    try:
+        state = LoopState(**json.loads((path / "state.json").read_text(encoding="utf-8")))
+        _load_weights(model, path / WEIGHTS)
+        optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False))
+        scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False))
+        rng_file = path / f"rng-{accelerator.process_index}.pt"
+        if not rng_file.exists():
+            raise FileNotFoundError(rng_file.name)
+        _restore_rng(torch.load(rng_file, map_location="cpu", weights_only=False))
+    except TrainError:
+        raise
+    except Exception as exc:
+        raise TrainError(f"cannot resume from the checkpoint ({type(exc).__name__}: {exc})", where=str(path),
+                         fix="delete that checkpoint folder to resume from an older one, or train without --resume "
+                             "with the same number of processes") from None
+    return state
+
+
+def save_best(run_dir: Path, model, state: LoopState, accelerator) -> None:
+    """Keep the weights of the best validation loss so far (main process)."""
+    if accelerator.is_main_process:
+        root = checkpoints_dir(run_dir)
+        tmp = root / ".tmp-best"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        _save_weights(model, tmp / WEIGHTS)
+        (tmp / "state.json").write_text(json.dumps(state.to_dict(), indent=1), encoding="utf-8")
+        publish_dir(tmp, root / "best")
+    accelerator.wait_for_everyone()
+
+
+def load_best(run_dir: Path, model) -> bool:
+    """Load the best-validation weights into the model; False when there are none."""
+    best = checkpoints_dir(run_dir) / "best" / WEIGHTS
+    if not best.exists():
+        return False
+    _load_weights(model, best)
+    return True
