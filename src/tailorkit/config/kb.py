@@ -52,6 +52,9 @@ class KBConfig(Section):
         description="chunk size in tokens of the embedder's tokenizer, heading context included (MiniLM reads at most 256)",
     )
     chunk_overlap: int = Field(30, ge=0, description="tokens repeated from the end of one chunk at the start of the next")
+    ingest_batch: int = Field(
+        256, ge=1, description="chunks embedded and written per ingest step (a crash redoes at most one step)"
+    )
     text_column: str = Field("text", description="CSV/TSV/JSONL: the column holding each row's text (each row is a document)")
     title_column: str | None = Field("title", description="CSV/TSV/JSONL: optional column with each row's title")
     id_column: str | None = Field(

@@ -1,0 +1,179 @@
+"""Grounded answers: `ask(cfg, question)` retrieves, checks relevance, generates, maps [n] to sources.
+
+Relevance: fused (RRF) scores are ranks, not calibrated similarities, so the "is anything relevant?"
+decision uses each hit's dense cosine to the question (an absolute, embedder-specific similarity):
+hits under kb.min_score are dropped, and when none is left the model is not called at all and the
+answer says the knowledge base does not contain it. The answering model is the bundled model by
+default, a tuned adapter (`run=`), any local or Hub model, or an OpenAI-compatible endpoint
+(kb.answer_base_url).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import TailorConfig
+from ..errors import KBError, ModelError
+from .chunking import embedding_text
+from .prompt import NOT_FOUND, build_messages, cited_numbers, clean_answer, location, strip_invalid_markers
+from .search import Searcher
+from .store import Filter
+from .types import Chunk, Hit
+
+NO_CITATION_NOTE = "the model cited no source; the best-matching source is attached"
+
+
+@dataclass
+class Citation:
+    n: int
+    doc_id: str
+    page: int | None
+    line_start: int | None
+    line_end: int | None
+    heading_path: list[str]
+    snippet: str
+    score: float  # dense cosine similarity between the question and the source
+
+    @property
+    def location(self) -> str:
+        chunk = Chunk(self.doc_id, "", 0, self.snippet, self.heading_path, self.page, self.line_start, self.line_end)
+        return location(chunk)
+
+
+@dataclass
+class Answer:
+    text: str
+    citations: list[Citation]
+    found: bool
+    sources: list[Citation] = field(default_factory=list)  # every source given to the model, numbered
+    cited_by_model: bool = False  # False: the model used no valid [n]; the top source was attached
+    note: str | None = None
+    model: str | None = None
+
+
+def _citation(n: int, hit: Hit, score: float, snippet_chars: int = 240) -> Citation:
+    c = hit.chunk
+    snippet = " ".join(c.text.split())
+    if len(snippet) > snippet_chars:
+        snippet = snippet[:snippet_chars].rsplit(" ", 1)[0] + " …"
+    return Citation(n, c.doc_id, c.page, c.line_start, c.line_end, list(c.heading_path), snippet, float(score))
+
+
+def relevance(searcher: Searcher, question: str, hits: list[Hit]) -> list[float]:
+    """Dense cosine of each hit to the question: the store's own when the hit carries it, else computed."""
+    scores: list[float | None] = [h.dense_score for h in hits]
+    missing = [i for i, s in enumerate(scores) if s is None]
+    if missing:
+        q = searcher.embedder.embed_query(question)
+        vecs = searcher.embedder.embed_documents([embedding_text(hits[i].chunk) for i in missing])
+        for i, v in zip(missing, np.asarray(vecs) @ q):
+            scores[i] = float(v)
+    return [float(s) for s in scores]
+
+
+# --- answering models -----------------------------------------------------------------------
+
+_MODELS: dict[str, tuple] = {}
+_LOCK = threading.Lock()
+
+
+def _load_local(ref: str, cfg: TailorConfig):
+    """Load (once per process) a local model + tokenizer: a tuned adapter folder or any model ref."""
+    with _LOCK:
+        if ref in _MODELS:
+            return _MODELS[ref]
+        folder = Path(ref).expanduser()
+        if (folder / "adapter_config.json").exists() or (folder / "tailorkit.json").exists():
+            from ..train.load import load_tuned
+
+            loaded = load_tuned(folder)
+        else:
+            from ..models import load_model, load_tokenizer, resolve_model
+
+            mref = resolve_model(ref, cfg.model.revision if ref == cfg.model.base else None)
+            tok = load_tokenizer(mref, cfg.model.chat_template if ref == cfg.model.base else None)
+            loaded = (load_model(mref, dtype=cfg.model.dtype, tokenizer=tok).eval(), tok)
+        _MODELS[ref] = loaded
+        return loaded
+
+
+def _generate_local(cfg: TailorConfig, ref: str, messages: list[dict]) -> str:
+    from ..evaluate.generate import generate
+
+    model, tok = _load_local(ref, cfg)
+    if not getattr(tok, "chat_template", None):
+        raise ModelError(f"the model '{ref}' has no chat template", fix="set model.chat_template or use an instruct model")
+    return generate(model, tok, [messages], cfg.generation, description="answering")[0].text
+
+
+def _generate_remote(cfg: TailorConfig, name: str, messages: list[dict]) -> str:
+    import openai
+
+    env = cfg.kb.answer_api_key_env
+    key = os.environ.get(env) if env else None
+    if env and not key:
+        raise KBError(f"the environment variable {env} (kb.answer_api_key_env) is not set",
+                      fix=f"export {env}=<your key> or unset kb.answer_api_key_env")
+    client = openai.OpenAI(base_url=cfg.kb.answer_base_url, api_key=key or "none", max_retries=2, timeout=120)
+    gen = cfg.generation
+    try:
+        resp = client.chat.completions.create(model=name, messages=messages, temperature=gen.temperature,
+                                              top_p=gen.top_p, max_tokens=gen.max_new_tokens)
+    except openai.APIConnectionError as exc:
+        raise KBError(f"cannot reach the answer endpoint {cfg.kb.answer_base_url} ({exc})",
+                      where="tailor.yaml:kb.answer_base_url", fix="start the server or correct kb.answer_base_url") from None
+    except openai.APIStatusError as exc:
+        raise KBError(f"the answer endpoint answered {exc.status_code}: {exc.message}",
+                      where="tailor.yaml:kb.answer_model", fix="check the model name and the API key") from None
+    return (resp.choices[0].message.content or "").strip()
+
+
+def _answer_model(cfg: TailorConfig, model: str | None, run: str | None) -> tuple[str, bool]:
+    """(model reference, remote?) from --run, --model and the kb section, in that order."""
+    if run:
+        adapter = cfg.path(cfg.runs_dir) / run / "adapter"
+        if not adapter.exists():
+            raise KBError(f"run '{run}' has no tuned model", where=str(adapter),
+                          fix=f"train it first (tailor train, with train.run_name: {run}) or pick another --run")
+        return str(adapter), False
+    return model or cfg.kb.answer_model, bool(cfg.kb.answer_base_url)
+
+
+def ask(cfg: TailorConfig, question: str, k: int | None = None, model: str | None = None, *,
+        run: str | None = None, flt: Filter | None = None, searcher: Searcher | None = None) -> Answer:
+    """Answer a question from the knowledge base with numbered citations, or say it has no answer."""
+    if not question or not question.strip():
+        raise KBError("the question is empty", fix='ask something: tailor ask "What is the refund policy?"')
+    k = k or cfg.kb.top_k
+    own = searcher is None
+    searcher = searcher or Searcher(cfg)
+    try:
+        if searcher.store.count() == 0:
+            raise KBError("the knowledge base is empty", where=str(cfg.path(cfg.kb.path)),
+                          fix="add documents first: tailor kb add docs/")
+        hits = searcher.search(question, k=k, mode="hybrid", flt=flt)
+        scores = relevance(searcher, question, hits)
+    finally:
+        if own:
+            searcher.close()
+    kept = [(h, s) for h, s in zip(hits, scores) if s >= cfg.kb.min_score]
+    if not kept:
+        return Answer(NOT_FOUND, [], False, note=f"no source scored at least kb.min_score={cfg.kb.min_score}")
+    sources = [_citation(n, h, s) for n, (h, s) in enumerate(kept, start=1)]
+    ref, remote = _answer_model(cfg, model, run)
+    messages = build_messages(question, [h.chunk for h, _ in kept])
+    raw = clean_answer(_generate_remote(cfg, ref, messages) if remote else _generate_local(cfg, ref, messages))
+    if not raw:
+        return Answer("(the model wrote no answer)", [sources[0]], True, sources, False,
+                      note=NO_CITATION_NOTE, model=ref)
+    if NOT_FOUND.lower().rstrip(".") in raw.lower():
+        return Answer(NOT_FOUND, [], False, sources, note="the model found no answer in the sources", model=ref)
+    numbers = cited_numbers(raw, len(sources))
+    text = strip_invalid_markers(raw, len(sources)) or raw
+    if numbers:
+        return Answer(text, [sources[n - 1] for n in numbers], True, sources, True, model=ref)
+    return Answer(text, [sources[0]], True, sources, False, note=NO_CITATION_NOTE, model=ref)
