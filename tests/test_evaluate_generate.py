@@ -6,6 +6,10 @@ import pytest
 from tailorkit.config import GenerationConfig
 from tailorkit.evaluate.generate import Generation, generate, terminator_ids
 from test_evaluate_support import PAIRS, conversation, load_tiny, overfit
+from test_evaluate_support import one_thread  # noqa: F401  (fixture)
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

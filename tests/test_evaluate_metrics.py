@@ -7,6 +7,7 @@ import pytest
 
 from tailorkit.evaluate.metrics import (METRICS, aggregate, better, chrf, corpus_chrf, ends_in_loop, has_preamble,
                                         never_stops, rouge_l, score_row)
+from test_evaluate_support import one_thread  # noqa: F401  (fixture)
 
 
 def test_rouge_l_known_values():
@@ -82,7 +83,7 @@ def test_aggregate_and_direction():
     assert aggregate([]) == {}
 
 
-def test_reference_nll_equals_the_models_own_loss(tiny_model_dir):
+def test_reference_nll_equals_the_models_own_loss(tiny_model_dir, one_thread):
     import torch
 
     from tailorkit.data.example import Example

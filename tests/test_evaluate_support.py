@@ -9,6 +9,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+@pytest.fixture(scope="module", autouse=False)
+def one_thread():
+    """Tiny matmuls on a shared 2-core machine: one torch thread is ~20x faster than two fighting
+    over busy cores. Restored afterwards so other modules keep their setting."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 PAIRS = [
     ("midjourney prompt for a girl", "portrait of a girl on roller skates, neon city --ar 16:9"),
     ("midjourney prompt for a viking", "a viking warrior with a black iron amulet, matte painting"),
@@ -51,3 +65,29 @@ def load_tiny(model_dir: Path):
 
     tok = load_tokenizer(str(model_dir))
     return load_model(str(model_dir), tokenizer=tok, device="cpu"), tok
+
+
+def make_run(root: Path, model_dir: Path, *, pairs=PAIRS, train_adapter: bool = True, **overrides):
+    """A run directory written by hand: data/test.jsonl, a tuned model (the tiny model fully fine-tuned,
+    i.e. `train.method: full`, overfit on `pairs`; a tiny LoRA needs far more steps to overfit) saved the
+    way `tailor train` saves it, and a short metrics.jsonl. Returns the config."""
+    import json
+
+    from tailorkit.config import build_config
+    from tailorkit.data.example import Example, write_examples
+    from tailorkit.train.load import save_tuned
+
+    data = {"model": {"base": str(model_dir)}, "train": {"method": "full"}, "generation": {"max_new_tokens": 40, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0},
+            "compare": {"batch_size": 4, "n_examples": 2}, **overrides}
+    cfg = build_config(data, root=root)
+    run = cfg.run_dir
+    write_examples(run / "data" / "test.jsonl",
+                   [Example.simple(u, a, source="raw.csv", row=i + 2, split="test") for i, (u, a) in enumerate(pairs)])
+    if train_adapter:
+        model, tok = load_tiny(model_dir)
+        overfit(model, tok, pairs)
+        save_tuned(model, tok, run / "adapter", cfg)
+    (run / "metrics.jsonl").write_text("".join(
+        json.dumps({"kind": "train", "step": s, "epoch": 0, "loss": 5.0 / s}) + "\n" for s in range(1, 9))
+        + json.dumps({"kind": "val", "step": 8, "epoch": 1, "val_loss": 0.9}) + "\n", encoding="utf-8")
+    return cfg

@@ -1,8 +1,56 @@
-"""CLI commands for the evaluate area (thin: parse flags, call the Python API, print results)."""
+"""CLI: `tailor compare` and `tailor export` (thin: parse flags, call the Python API, print results)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from .common import ConfigOption, load
+
+out = Console()
+
+
+def print_compare(result) -> None:
+    """The base-vs-tuned table and where the report went."""
+    from ..evaluate.report import fmt
+    from ..evaluate.metrics import METRICS
+
+    keys = {m.label: m.key for m in METRICS}
+    table = Table(title=f"base vs tuned on {result.n_rows} test rows")
+    table.add_column("metric")
+    table.add_column("base", justify="right")
+    table.add_column("tuned", justify="right")
+    table.add_column("better?")
+    style = {"tuned": "[green]tuned[/]", "base": "[red]base[/]", "tie": "tie", None: "–"}
+    for label, base, tuned, win in result.table():
+        table.add_row(label, fmt(keys[label], base), fmt(keys[label], tuned), style[win])
+    out.print(table)
+    out.print(f"report: {result.report_path}\ndetails: {result.compare_path}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
+    @app.command()
+    def compare(
+        config: Path = ConfigOption,
+        max_rows: int = typer.Option(None, "--max-rows", min=1, help="evaluate at most N test rows"),
+    ) -> None:
+        """Base vs tuned on the held-out test split: table here, report.html + compare.json in the run."""
+        from ..evaluate.compare import compare as run_compare
+
+        print_compare(run_compare(load(config, compare__max_rows=max_rows)))
+
+    @app.command()
+    def export(
+        config: Path = ConfigOption,
+        merge: bool = typer.Option(None, "--merge/--no-merge", help="also write a merged full model"),
+        push: str = typer.Option(None, "--push", metavar="REPO", help="upload to this Hugging Face Hub repo"),
+    ) -> None:
+        """Export the adapter (PEFT format), optionally a merged model, optionally push to the Hub."""
+        from ..train.export import export as run_export
+
+        result = run_export(load(config), merge=merge, push=push)
+        out.print(f"[bold green]✓ export[/]  {result.summary()}")
+        for name, path in result.paths.items():
+            out.print(f"  {name}: {path}")

@@ -257,6 +257,11 @@ def aggregate(rows: Sequence[dict]) -> dict:
     }
 
 
+def median_words(texts: Sequence[str]) -> float:
+    """Median whitespace-separated word count (the reference side of the length metric)."""
+    return float(statistics.median(len(t.split()) for t in texts)) if texts else 0.0
+
+
 def better(metric: Metric, base: float, tuned: float, reference: float | None = None) -> str | None:
     """'tuned', 'base' or 'tie' by the metric's direction; None when it has no direction."""
     if metric.better == "closer":

@@ -1,0 +1,156 @@
+"""`tailor compare`: base vs tuned on the held-out test split, with identical generation settings.
+
+Reads run_dir/data/test.jsonl (written by `tailor data prepare`) and run_dir/adapter (written by
+`tailor train`), answers every test request with both models, scores the answers against the
+references (see metrics.py) and writes run_dir/compare.json and run_dir/report.html atomically.
+The base model is freed before the tuned one loads, so peak memory is one model.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import TailorConfig
+from ..data.example import Example, read_examples
+from ..errors import DataError, TrainError
+from . import metrics as M
+from .generate import generate
+
+
+@dataclass
+class CompareResult:
+    """Aggregates per model, per-row details and where the files went."""
+
+    n_rows: int
+    base: dict[str, float]
+    tuned: dict[str, float]
+    reference: dict[str, float]
+    rows: list[dict[str, Any]] = field(repr=False)
+    compare_path: Path = None  # type: ignore[assignment]
+    report_path: Path = None  # type: ignore[assignment]
+
+    def summary(self) -> str:
+        wins = sum(1 for *_, win in self.table() if win == "tuned")
+        return (f"{self.n_rows} test rows; tuned better on {wins}/{len(self.table())} metrics; "
+                f"ROUGE-L {self.base.get('rouge_l', 0):.3f} -> {self.tuned.get('rouge_l', 0):.3f}; "
+                f"report: {self.report_path}")
+
+    def table(self) -> list[tuple[str, float, float, str | None]]:
+        """(metric label, base, tuned, which is better) for each headline metric."""
+        out = []
+        for m in M.METRICS:
+            if m.key in self.base and m.key in self.tuned:
+                ref = self.reference.get(m.key) if m.better == "closer" else None
+                out.append((m.label, self.base[m.key], self.tuned[m.key], M.better(m, self.base[m.key],
+                                                                                   self.tuned[m.key], ref)))
+        return out
+
+
+def test_split(cfg: TailorConfig) -> Path:
+    return cfg.run_dir / "data" / "test.jsonl"
+
+
+def _inputs(cfg: TailorConfig) -> tuple[list[Example], Path]:
+    """The capped test rows and the adapter folder, or a typed error saying which step to run first."""
+    test = test_split(cfg)
+    if not test.exists():
+        raise DataError("there is no test split to compare on", where=str(test),
+                        fix="run `tailor data prepare` first (with data.test_fraction > 0)")
+    examples = [ex for ex in read_examples(test) if ex.assistant.strip()]
+    if not examples:
+        raise DataError("the test split has no rows with a reference answer", where=str(test),
+                        fix="raise data.test_fraction and run `tailor data prepare` again")
+    adapter = cfg.run_dir / "adapter"
+    if not ((adapter / "adapter_config.json").exists() or (adapter / "config.json").exists()):
+        raise TrainError("there is no tuned model to compare", where=str(adapter),
+                         fix="run `tailor train` first (it writes the adapter there)")
+    if cfg.compare.max_rows:
+        examples = examples[: cfg.compare.max_rows]
+    return examples, adapter
+
+
+def _run_model(label: str, model, tok, examples: list[Example], cfg: TailorConfig) -> dict[str, Any]:
+    convs = [ex.prompt_messages() for ex in examples]
+    start = time.perf_counter()
+    gens = generate(model, tok, convs, cfg.generation, description=f"{label}: generating",
+                    batch_size=cfg.compare.batch_size)
+    gen_s = time.perf_counter() - start
+    nll = M.reference_nll(model, tok, examples, cfg.data.max_length, batch_size=cfg.compare.batch_size,
+                          description=f"{label}: scoring references")
+    return {"gens": gens, "nll": nll, "generate_seconds": gen_s}
+
+
+def _free(model) -> None:
+    import torch
+
+    del model
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def compare(cfg: TailorConfig) -> CompareResult:
+    """Answer the test split with base and tuned models, score both, write compare.json + report.html."""
+    from ..train.load import load_base, load_tuned
+    from .report import render_report
+
+    examples, adapter = _inputs(cfg)
+    refs = [ex.assistant for ex in examples]
+
+    model, tok = load_base(cfg)
+    base = _run_model("base", model, tok, examples, cfg)
+    _free(model)
+    model, tok = load_tuned(adapter)
+    tuned = _run_model("tuned", model, tok, examples, cfg)
+    _free(model)
+
+    rows: list[dict[str, Any]] = []
+    per_model: dict[str, list[dict]] = {"base": [], "tuned": []}
+    sims = {name: M.embedding_similarity([g.text for g in run["gens"]], refs, cfg.compare.embedder)
+            for name, run in (("base", base), ("tuned", tuned))}
+    for i, ex in enumerate(examples):
+        row: dict[str, Any] = {"index": i, "system": ex.system, "request": ex.user, "reference": refs[i],
+                               "source": {k: ex.meta[k] for k in ("source", "row", "line") if k in ex.meta}}
+        for name, run in (("base", base), ("tuned", tuned)):
+            g = run["gens"][i]
+            scores = M.score_row(g.text, g.finish_reason, g.n_tokens, refs[i], run["nll"][i], sims[name][i])
+            per_model[name].append(scores)
+            row[name] = {"text": g.text, **scores}
+        rows.append(row)
+
+    reference = {"median_words": M.median_words(refs)}
+    result = CompareResult(n_rows=len(examples), base=M.aggregate(per_model["base"]),
+                           tuned=M.aggregate(per_model["tuned"]), reference=reference, rows=rows)
+    doc = {
+        "n_rows": result.n_rows,
+        "models": {"base": cfg.model.base, "tuned": str(adapter)},
+        "test_split": str(test_split(cfg)),
+        "generation": cfg.generation.model_dump(mode="json"),
+        "batch_size": cfg.compare.batch_size,
+        "embedder": cfg.compare.embedder,
+        "metrics": [{"key": m.key, "label": m.label, "better": m.better} for m in M.METRICS],
+        "base": result.base,
+        "tuned": result.tuned,
+        "reference": reference,
+        "better": {m.key: M.better(m, result.base[m.key], result.tuned[m.key], reference.get(m.key))
+                   for m in M.METRICS},
+        "seconds": {"base_generate": base["generate_seconds"], "tuned_generate": tuned["generate_seconds"]},
+        "rows": rows,
+    }
+    run_dir = cfg.run_dir
+    result.compare_path = run_dir / "compare.json"
+    result.report_path = run_dir / "report.html"
+    _write_atomic(result.compare_path, json.dumps(doc, indent=1, ensure_ascii=False))
+    _write_atomic(result.report_path, render_report(doc, run_dir, n_examples=cfg.compare.n_examples))
+    return result
