@@ -55,5 +55,11 @@ class Chunk:
 
 @dataclass
 class Hit:
+    """A search result. `score` is the ranking score of the mode that produced it (cosine for dense, BM25
+    for bm25, the fused score for hybrid); hybrid hits also carry each retriever's own score (None when
+    that retriever did not return the chunk), e.g. for a relevance threshold on the cosine."""
+
     chunk: Chunk
     score: float
+    dense_score: float | None = None
+    bm25_score: float | None = None
