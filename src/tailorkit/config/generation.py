@@ -36,3 +36,4 @@ class ExportConfig(Section):
     push: str | None = Field(None, description="Hugging Face Hub repo id to upload to, e.g. user/my-model")
     private: bool = Field(True, description="create the Hub repo as private")
     token_env: str = Field("HF_TOKEN", description="environment variable holding the Hub token")
+    endpoint: str | None = Field(None, description="Hub URL for --push; unset = huggingface.co (or $HF_ENDPOINT)")
