@@ -16,8 +16,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.progress import TextColumn
-
 from ..config import TailorConfig
 from ..errors import KBError
 from ..progress import progress
@@ -82,7 +80,7 @@ def collect_files(cfg: TailorConfig, paths: list[Path]) -> tuple[list[Path], lis
             if is_supported(p):
                 files[p] = None
             else:
-                skipped.append(Skipped(str(p), f"unsupported file type '{p.suffix or p.name}' "
+                skipped.append(Skipped(doc_id_for(p, cfg.root), f"unsupported file type '{p.suffix or p.name}' "
                                                f"(supported: {', '.join(sorted(SUPPORTED))})"))
     return list(files), skipped
 
@@ -115,15 +113,21 @@ class _Ingestor:
                 self.s.manifest.forget([rec.doc_id])
         return again
 
-    def run(self, files: list[Path], bar=None, task=None) -> None:
+    def run(self, files: list[Path], bar) -> None:
+        """Read and chunk file by file; embed and write every kb.ingest_batch chunks (two bars)."""
         self.index = self.s.store.doc_index()
         self.records = self.s.manifest.docs()
+        read_task = bar.add_task("reading", total=len(files))
+        self.embed_task, self.embed_total = bar.add_task("embedding", total=0), 0
+        self.bar = bar
         for path in files:
+            before = self.queued_chunks
             self.ingest_file(path)
+            self.embed_total += self.queued_chunks - before
+            bar.update(self.embed_task, total=self.embed_total)
             if self.queued_chunks >= self.s.cfg.kb.ingest_batch:
                 self.flush()
-            if bar is not None:
-                bar.update(task, advance=1, chunks=self.result.chunks_embedded + self.queued_chunks)
+            bar.advance(read_task)
         self.flush()
 
     def _current(self, rec: DocRecord) -> bool:
@@ -131,25 +135,25 @@ class _Ingestor:
             (self.tags is None or rec.tags == self.tags)
 
     def ingest_file(self, path: Path) -> None:
-        src = str(path)
+        src, shown = str(path), doc_id_for(path, self.s.cfg.root)
         try:
             data = path.read_bytes()
         except PermissionError:
-            self.result.skipped.append(Skipped(src, "permission denied; make the file readable"))
+            self.result.skipped.append(Skipped(shown, "permission denied; make the file readable"))
             return
         except OSError as exc:
-            self.result.skipped.append(Skipped(src, f"cannot read the file ({exc.strerror or exc})"))
+            self.result.skipped.append(Skipped(shown, f"cannot read the file ({exc.strerror or exc})"))
             return
         file_hash = sha256(data)
         previous = self.s.manifest.docs_from(src)
         if previous and self.s.manifest.file_hash(src) == file_hash and all(self._current(r) for r in previous):
             self.result.unchanged.extend(r.doc_id for r in previous)  # not even parsed
             return
-        base_id = doc_id_for(path, self.s.cfg.root)
+        base_id = shown
         try:
             read = read_source(path, base_id, data, self.columns)
         except Unreadable as exc:
-            self.result.skipped.append(Skipped(src, exc.reason))
+            self.result.skipped.append(Skipped(shown, exc.reason))
             return
         self.result.skipped.extend(Skipped(where, reason) for where, reason in read.problems)
         new_ids = set()
@@ -195,6 +199,7 @@ class _Ingestor:
             (self.result.updated if existed else self.result.added).append(rec.doc_id)
         self.s.manifest.mark_complete([rec.doc_id for rec, _, _ in self.queue])
         self.result.chunks_embedded += len(texts)
+        self.bar.advance(self.embed_task, len(texts))
         self.queue.clear()
         self.queued_chunks = 0
         self.flush()  # records the files whose documents are now all written
@@ -216,9 +221,8 @@ def _run(cfg: TailorConfig, paths: list[Path], tags: list[str] | None, embedder:
         ing = _Ingestor(session, result, tags)
         extra = [p for p in ing.recover() if p not in files]
         todo = files + extra
-        with progress(TextColumn("{task.fields[chunks]} chunks")) as bar:
-            task = bar.add_task("ingesting", total=len(todo), chunks=0)
-            ing.run(todo, bar, task)
+        with progress() as bar:
+            ing.run(todo, bar)
         if sync_folder is not None:
             folder = sync_folder.resolve()
             known = {r.doc_id: Path(r.source) for r in session.manifest.docs().values()}
