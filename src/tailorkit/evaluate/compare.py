@@ -74,7 +74,11 @@ def _inputs(cfg: TailorConfig) -> tuple[list[Example], Path]:
     return examples, adapter
 
 
-def _run_model(label: str, model, tok, examples: list[Example], cfg: TailorConfig) -> dict[str, Any]:
+def _run_model(label: str, loader, examples: list[Example], cfg: TailorConfig) -> dict[str, Any]:
+    """Load one model, answer and score the references, and let the model go before returning."""
+    import torch
+
+    model, tok = loader()
     convs = [ex.prompt_messages() for ex in examples]
     start = time.perf_counter()
     gens = generate(model, tok, convs, cfg.generation, description=f"{label}: generating",
@@ -82,16 +86,11 @@ def _run_model(label: str, model, tok, examples: list[Example], cfg: TailorConfi
     gen_s = time.perf_counter() - start
     nll = M.reference_nll(model, tok, examples, cfg.data.max_length, batch_size=cfg.compare.batch_size,
                           description=f"{label}: scoring references")
-    return {"gens": gens, "nll": nll, "generate_seconds": gen_s}
-
-
-def _free(model) -> None:
-    import torch
-
-    del model
+    del model, tok
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    return {"gens": gens, "nll": nll, "generate_seconds": gen_s}
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -108,12 +107,9 @@ def compare(cfg: TailorConfig) -> CompareResult:
     examples, adapter = _inputs(cfg)
     refs = [ex.assistant for ex in examples]
 
-    model, tok = load_base(cfg)
-    base = _run_model("base", model, tok, examples, cfg)
-    _free(model)
-    model, tok = load_tuned(adapter)
-    tuned = _run_model("tuned", model, tok, examples, cfg)
-    _free(model)
+    # One model in memory at a time: the base is released before the tuned one loads.
+    base = _run_model("base", lambda: load_base(cfg), examples, cfg)
+    tuned = _run_model("tuned", lambda: load_tuned(adapter), examples, cfg)
 
     rows: list[dict[str, Any]] = []
     per_model: dict[str, list[dict]] = {"base": [], "tuned": []}

@@ -107,7 +107,7 @@ def _left_pad(batch: list[list[int]], pad_id: int):
     return input_ids, mask
 
 
-def _finish(new_ids: list[int], eos_ids: set[int], pad_id: int | None) -> tuple[list[int], bool]:
+def _finish(new_ids: list[int], eos_ids: set[int]) -> tuple[list[int], bool]:
     """Cut the generated ids at the first terminator; True when one was produced."""
     for i, tid in enumerate(new_ids):
         if tid in eos_ids:
@@ -150,7 +150,7 @@ def generate(model, tokenizer, conversations: Sequence[list[dict]], gen_cfg: Gen
                                      logits_processor=_penalties(gen_cfg, input_ids.shape[1]))
                 for row, i in enumerate(idx):
                     new_ids = out[row, input_ids.shape[1]:].tolist()
-                    kept, stopped = _finish(new_ids, set(eos_ids), pad_id)
+                    kept, stopped = _finish(new_ids, set(eos_ids))
                     text = tokenizer.decode(kept, skip_special_tokens=True).strip()
                     results[i] = Generation(text=text, finish_reason="stop" if stopped else "length",
                                             n_tokens=len(kept))

@@ -119,6 +119,8 @@ def _loss_svg(points: dict[str, list[tuple[float, float]]]) -> str:
             continue
         coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in map(xy, series))
         body.append(f"<polyline fill='none' stroke='{colors[name]}' stroke-width='1.6' points='{coords}'/>")
+        if name == "validation loss":  # few points (one per epoch): mark each, a single one has no line
+            body.extend(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3.5' fill='{colors[name]}'/>" for x, y in map(xy, series))
         body.append(f"<text x='{width - pad}' y='{pad + 14 * i}' font-size='12' text-anchor='end' "
                     f"fill='{colors[name]}'>{name}</text>")
     return f"<svg width='{width}' height='{height}' xmlns='http://www.w3.org/2000/svg'>{''.join(body)}</svg>"
