@@ -63,13 +63,15 @@ class Embedder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out: list[np.ndarray] = []
+        # Batch texts of similar length together (longest first): far less padding, same vectors.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         with _maybe_bar(description, len(texts)) as advance:
             for start in range(0, len(texts), batch_size):
-                batch = texts[start:start + batch_size]
-                out.append(_normalise(self._embed(batch)))
-                advance(len(batch))
-        return np.concatenate(out, axis=0)
+                idx = order[start:start + batch_size]
+                out[idx] = _normalise(self._embed([texts[i] for i in idx]))
+                advance(len(idx))
+        return out
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query -> float32 (dim,), L2-normalised."""
