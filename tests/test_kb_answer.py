@@ -59,6 +59,26 @@ def test_unanswerable_question_says_so_without_calling_the_model(kb_root, tmp_pa
     assert not answer.found and answer.text == NOT_FOUND and answer.citations == []
 
 
+def test_answer_with_a_tuned_run(kb_root, tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from tailorkit.errors import KBError
+    from tailorkit.models import load_model, load_tokenizer
+    from tailorkit.train.load import save_tuned
+
+    cfg = build_config({"model": {"base": str(tiny_model_dir)}, "generation": {"max_new_tokens": 4}}, root=kb_root)
+    tok = load_tokenizer(str(tiny_model_dir))
+    model = get_peft_model(load_model(str(tiny_model_dir), tokenizer=tok),
+                           LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
+    save_tuned(model, tok, kb_root / "runs" / "r1" / "adapter", cfg)
+    answer = ask(cfg, "Which wifi password rule applies to guests?", run="r1")
+    assert answer.found and answer.model.endswith("runs/r1/adapter")
+    assert answer.citations[0].doc_id == "it/wifi.html"
+    assert answer.citations[0].location == "it/wifi.html § Office IT > Guest wifi"
+    with pytest.raises(KBError, match="no tuned model"):
+        ask(cfg, "Which wifi password rule applies to guests?", run="missing")
+
+
 class _Endpoint(BaseHTTPRequestHandler):
     """An OpenAI-compatible chat endpoint that cites the source holding 'euros' (and one bogus [9])."""
 

@@ -53,6 +53,26 @@ def test_add_search_ask_list_rm_stats(project, capsys):
     assert "removed 1 document(s)" in capsys.readouterr().out
     assert main(["kb", "stats"]) == 0
     assert capsys.readouterr().out.startswith("3 documents")
+    (project / "policies" / "expenses.txt").unlink()
+    assert main(["kb", "sync", "policies"]) == 0
+    assert "1 removed" in capsys.readouterr().out
+
+
+def test_eval_prints_metrics_per_mode(project, capsys):
+    import json
+
+    docs = [("d1", "Aspirin", "Aspirin reduces the risk of heart attacks in adults."),
+            ("d2", "Vitamin D", "Vitamin D deficiency is linked to weaker bones."),
+            ("d3", "Sleep", "Short sleep duration impairs memory consolidation.")]
+    (project / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in docs))
+    (project / "queries.jsonl").write_text('{"_id": "q1", "text": "aspirin and heart attack risk"}\n'
+                                           '{"_id": "q2", "text": "sleep and memory"}\n')
+    (project / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
+    assert main(["kb", "eval", "--corpus", "corpus.jsonl", "--queries", "queries.jsonl", "--qrels", "qrels.tsv"]) == 0
+    out = capsys.readouterr().out
+    for mode in ("dense", "bm25", "hybrid"):
+        assert mode in out
+    assert "ndcg@10" in out.lower() and "1.0000" in out and "3 documents" in out and "2 queries" in out
 
 
 def test_bad_input_exits_2_with_one_line(project, capsys):

@@ -2,6 +2,7 @@
 bad files reported and skipped without losing stored data, interrupted runs redone."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,9 @@ ALL = ["docs/cafe.txt", "docs/faq.csv#1", "docs/faq.csv#2", "docs/leave.md", "do
        "docs/sub/report.pdf", "docs/sub/travel.docx"]
 
 
-def test_add_twice_changes_nothing_and_embeds_nothing(tmp_path):
-    cfg, emb = _cfg(tmp_path), CountingEmbedder()
+@pytest.mark.parametrize("url", [None, "local:qdrant-local"], ids=["edge", "qdrant-client"])
+def test_add_twice_changes_nothing_and_embeds_nothing(tmp_path, url):
+    cfg, emb = _cfg(tmp_path, url=url), CountingEmbedder()
     docs = _corpus(tmp_path)
     first = kb_add(cfg, [docs], embedder=emb)
     assert sorted(first.added) == ALL and first.chunks_embedded == len(emb.texts) == first.chunks
@@ -169,6 +171,16 @@ def test_tags_list_rm_stats(tmp_path):
     assert kb_rm(cfg, [str(docs / "sub")]).removed.keys() == {"docs/sub/guide.html", "docs/sub/travel.docx"}
     stats = kb_stats(cfg)
     assert (stats.documents, stats.pending) == (1, 0) and stats.chunks == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_permission_denied_is_reported_and_skipped(tmp_path):
+    cfg, emb = _cfg(tmp_path), CountingEmbedder()
+    docs = _corpus(tmp_path)
+    (docs / "cafe.txt").chmod(0)
+    res = kb_add(cfg, [docs], embedder=emb)
+    assert [(s.path, s.reason.split(";")[0]) for s in res.skipped] == [("docs/cafe.txt", "permission denied")]
+    assert len(res.added) == len(ALL) - 1
 
 
 def test_bad_paths_and_unreachable_server(tmp_path):

@@ -130,10 +130,12 @@ def search_cmd(
     if not hits:
         out.print("no results")
         return
-    table = Table("#", "score", "source", "snippet", show_lines=True)
+    fused = mode == "hybrid"  # fused scores are ranks; the cosine says how close a hit really is
+    table = Table("#", "score", *(["cosine"] if fused else []), "source", "snippet", show_lines=True)
     for i, h in enumerate(hits, start=1):
         snippet = " ".join(h.chunk.text.split())
-        table.add_row(str(i), f"{h.score:.4f}", escape(location(h.chunk)),
+        cosine = [f"{h.dense_score:.3f}" if h.dense_score is not None else "-"] if fused else []
+        table.add_row(str(i), f"{h.score:.4f}", *cosine, escape(location(h.chunk)),
                       escape(snippet[:300] + (" …" if len(snippet) > 300 else "")))
     out.print(table)
 
