@@ -166,3 +166,16 @@ def test_refused_connection_is_a_fast_kberror(tmp_path):
     with pytest.raises(KBError) as exc:
         open_store(cfg, tmp_path, DIM)
     assert "kb.url" in exc.value.one_line() and "Fix:" in exc.value.one_line()
+
+
+def test_refused_connection_through_the_cli_exits_2_with_one_line(tmp_path, capsys):
+    from tailorkit.cli import main
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "tailor.yaml").write_text(f"kb:\n  url: http://127.0.0.1:{port}\n", encoding="utf-8")
+    rc = main(["kb", "search", "anything", "--mode", "bm25", "--config", str(tmp_path / "tailor.yaml")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and "kb.url" in err and "Traceback" not in err

@@ -13,7 +13,7 @@ from ..errors import KBError
 from .embed import Embedder, get_embedder
 from .fusion import fuse
 from .sparse import sparse_encoder
-from .store import Filter, Store, open_store
+from .store import Filter, Store, open_store, preflight
 from .types import Hit
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -26,6 +26,8 @@ class Searcher:
     def __init__(self, cfg: TailorConfig, *, store: Store | None = None, embedder: Embedder | None = None) -> None:
         self.cfg = cfg
         self.kb = cfg.kb
+        if store is None:
+            preflight(cfg.kb)  # a refused kb.url should not wait for the embedder to load
         self.embedder = embedder or get_embedder(cfg.kb)
         self._own_store = store is None
         self.store = store if store is not None else open_store(cfg.kb, cfg.root, self.embedder.dim)

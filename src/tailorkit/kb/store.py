@@ -127,6 +127,14 @@ def point_payload(chunk: Chunk) -> dict[str, Any]:
     return chunk.payload()
 
 
+def preflight(kb_cfg: KBConfig) -> None:
+    """Fail fast, before any model is loaded, when the configured Qdrant server cannot be reached."""
+    if (kb_cfg.url or "").startswith(("http://", "https://")):
+        from .store_qdrant import check_server
+
+        check_server(kb_cfg)
+
+
 def open_store(kb_cfg: KBConfig, root: Path, dim: int) -> Store:
     """Open (creating if needed) the store named by the `kb:` section.
 

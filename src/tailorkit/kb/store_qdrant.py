@@ -44,17 +44,29 @@ def _client(kb_cfg: KBConfig, root: Path):
     if not url.startswith(("http://", "https://")):
         raise KBError(f"kb.url '{url}' is not a Qdrant URL", where="tailor.yaml:kb.url",
                       fix="use http(s)://host:6333, ':memory:', 'local:<dir>', or unset it for the embedded store")
-    key = os.environ.get(kb_cfg.api_key_env) if kb_cfg.api_key_env else None
-    client = QdrantClient(url=url, api_key=key, timeout=_CONNECT_TIMEOUT_S, check_compatibility=False)
+    check_server(kb_cfg)
+    return QdrantClient(url=url, api_key=_api_key(kb_cfg), timeout=60, check_compatibility=False), url
+
+
+def _api_key(kb_cfg: KBConfig) -> str | None:
+    return os.environ.get(kb_cfg.api_key_env) if kb_cfg.api_key_env else None
+
+
+def check_server(kb_cfg: KBConfig) -> None:
+    """One cheap round trip to the server: fail here (in seconds), not halfway through an ingest."""
+    from qdrant_client import QdrantClient
+
+    url = kb_cfg.url or ""
+    client = QdrantClient(url=url, api_key=_api_key(kb_cfg), timeout=_CONNECT_TIMEOUT_S, check_compatibility=False)
     try:
-        client.get_collections()  # one cheap round trip: fail here, not halfway through an ingest
+        client.get_collections()
     except Exception as exc:  # httpx/grpc/qdrant all raise different types for "cannot connect"
-        client.close()
         raise KBError(f"cannot reach the Qdrant server at {url} ({type(exc).__name__}: {str(exc)[:160]})",
                       where="tailor.yaml:kb.url",
                       fix="start the server (docker run -p 6333:6333 qdrant/qdrant), correct kb.url, "
                           "or unset kb.url to use the embedded store") from None
-    return QdrantClient(url=url, api_key=key, timeout=60, check_compatibility=False), url
+    finally:
+        client.close()
 
 
 class QdrantStore(BaseStore):
