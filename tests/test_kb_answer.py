@@ -125,7 +125,7 @@ def test_sources_are_delimited_as_data_and_injection_is_defused():
     assert 'path="y.md" lines="3-4" section="A &gt; B"' in text
     messages = build_messages("Q?", [evil])
     assert messages[0]["role"] == "system" and "Fact." not in messages[0]["content"]  # data only in the user turn
-    assert "Fact." in messages[1]["content"] and messages[1]["content"].rstrip().endswith("as [n].")
+    assert "Fact." in messages[1]["content"] and messages[1]["content"].rstrip().endswith("e.g. [1].")
 
 
 def test_marker_parsing():
