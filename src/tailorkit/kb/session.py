@@ -11,7 +11,7 @@ from pathlib import Path
 from ..config import TailorConfig
 from .embed import Embedder, get_embedder
 from .manifest import Manifest
-from .store import Store, open_store
+from .store import Store, open_store, preflight
 
 
 def kb_folder(cfg: TailorConfig) -> Path:
@@ -56,6 +56,8 @@ class KBSession:
         self.cfg = cfg
         self._embedder = embedder
         self._own_store = store is None
+        if store is None:
+            preflight(cfg.kb)  # a refused kb.url fails before any file is written or model loaded
         self.manifest = Manifest(manifest_path(cfg))
         try:
             if store is None:
