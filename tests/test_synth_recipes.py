@@ -99,8 +99,8 @@ def test_local_teacher_with_the_tiny_model(tmp_path, tiny_model_dir):
     src.write_text("portrait of a girl on roller skates, neon city at night\n", encoding="utf-8")
     cfg = build_config({"model": {"base": str(tiny_model_dir)},
                         "teacher": {"model": str(tiny_model_dir), "batch_size": 4},
-                        "synth": {"cache": str(tmp_path / "c.sqlite"), "n_candidates": 2, "n_demos": 1, "request_max_tokens": 8,
-                                  "min_chars": 1, "max_overlap": 1.0}},
+                        "synth": {"cache": str(tmp_path / "c.sqlite"), "n_candidates": 2, "n_demos": 1,
+                                  "request_max_tokens": 8, "min_chars": 1, "max_overlap": 1.0}},
                        root=tmp_path)
     result = backtranslate(cfg, src, out=tmp_path / "o.jsonl")
     kept, aside, errors = (read_jsonl(p) for p in (result.output, result.aside, result.errors))

@@ -23,9 +23,9 @@ class _RecipeGroup(TyperGroup):
 
 
 synth_app = typer.Typer(cls=_RecipeGroup, no_args_is_help=True,
-                        help="Teacher-made training data: backtranslate, expand, curate (resumable; rerun to continue).")
+                        help="Teacher-made training data: backtranslate, expand, curate (rerun to resume).")
 
-BaseUrl = typer.Option(None, "--base-url", help="OpenAI-compatible teacher URL (default teacher.base_url; unset = local)")
+BaseUrl = typer.Option(None, "--base-url", help="OpenAI-compatible teacher URL (teacher.base_url; unset = local)")
 Model = typer.Option(None, "--model", help="teacher model name or local model reference (teacher.model)")
 KeyEnv = typer.Option(None, "--api-key-env", help="environment variable holding the teacher API key")
 Out = typer.Option(None, "--out", "-o", help="output Example JSONL (default synth.output)")
@@ -62,7 +62,8 @@ def _print(result) -> None:
 
 @synth_app.command("backtranslate")
 def backtranslate_cmd(
-    source: Path = typer.Argument(..., help="outputs: .txt (one per line or blank-line separated), .csv/.tsv, .jsonl/.json"),
+    source: Path = typer.Argument(..., help="outputs: .txt (one per line or blank-line separated), .csv/.tsv, "
+                                            ".jsonl/.json"),
     column: str = typer.Option(None, "--column", help="CSV/JSONL column holding the outputs (synth.column)"),
     n: int = typer.Option(None, "--n", help="candidate requests per output (synth.n_candidates)"),
     select: str = typer.Option(None, "--select", help="judge | likelihood | first | auto (synth.select)"),

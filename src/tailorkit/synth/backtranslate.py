@@ -115,7 +115,8 @@ class Backtranslate:
         """(text, finish_reason, temperature) for each candidate request."""
         if self.mode == "list":
             msgs = self._messages(row)
-            params = {"temperature": self.temperature, "max_tokens": self.s.request_max_tokens * self.n, "seed": self.s.seed}
+            params = {"temperature": self.temperature, "max_tokens": self.s.request_max_tokens * self.n,
+                      "seed": self.s.seed}
             items, reply = await ask_parsed(ctx, msgs, params, parse_list)
             if reply.finish_reason == "length":
                 return [(item, "length", self.temperature) for item in (items or [reply.text])][: self.n]

@@ -192,7 +192,8 @@ def _finalize(cfg: TailorConfig, recipe: Recipe, rows: list[SourceRow], records:
         if rec["status"] == "error":
             failed.append({"id": row.id, **row.ref, "reason": rec.get("reason"), "input": row.text[:500]})
             continue
-        ex = Example.from_dict(rec["example"], where=f"journal:{row.id}") if rec.get("example") else recipe.set_aside(row)
+        ex = (Example.from_dict(rec["example"], where=f"journal:{row.id}") if rec.get("example")
+              else recipe.set_aside(row))
         if rec["status"] == "dropped":
             ex.meta["dropped"] = rec.get("reason") or "dropped"
             aside.append(ex)

@@ -5,14 +5,16 @@ tried again. The first line holds a signature of the recipe, teacher and setting
 signature starts a fresh journal (the request cache still answers repeated requests for free).
 
 Lines are written with one os.write each (a killed process cannot lose what the kernel has), and
-fsynced at most every `fsync_every` seconds and on close (group commit: fast, and a power cut
-loses at most that window). A torn last line from a crash is cut off when the journal reopens.
+fsynced at most every `fsync_every` seconds, in a helper thread so the event loop never waits on the
+disk, and on close (group commit: a power cut loses at most that window). A torn last line from a
+crash is cut off when the journal reopens.
 """
 from __future__ import annotations
 
 import json
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,8 @@ class Journal:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         self._last_sync = time.monotonic()
         self._dirty = False
+        self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tailor-journal")
+        self._flushing: Future | None = None
 
     @property
     def done(self) -> set[str]:
@@ -73,10 +77,15 @@ class Journal:
         os.write(self._fd, line)
         self.records[record["id"]] = record
         self._dirty = True
-        if time.monotonic() - self._last_sync >= self.fsync_every:
-            self.sync()
+        now = time.monotonic()
+        if now - self._last_sync >= self.fsync_every and (self._flushing is None or self._flushing.done()):
+            self._dirty, self._last_sync = False, now
+            self._flushing = self._flusher.submit(os.fsync, self._fd)
 
     def sync(self) -> None:
+        """Block until everything appended so far is on disk."""
+        if self._flushing is not None:
+            self._flushing.result()
         if self._dirty:
             os.fsync(self._fd)
             self._dirty = False
@@ -85,6 +94,7 @@ class Journal:
     def close(self) -> None:
         if self._fd >= 0:
             self.sync()
+            self._flusher.shutdown(wait=True)
             os.close(self._fd)
             self._fd = -1
 

@@ -104,8 +104,8 @@ def parse_pick(text: str, n: int) -> int | None:
 
 _PAIR_KEYS = (("request", "answer"), ("instruction", "output"), ("prompt", "response"), ("user", "assistant"),
               ("question", "answer"), ("input", "output"))
-_PAIR_TEXT = re.compile(r"(?:request|instruction|prompt|question)\s*:\s*(.+?)\n+\s*(?:answer|response|output)\s*:\s*(.+)",
-                        re.I | re.S)
+_PAIR_TEXT = re.compile(r"(?:request|instruction|prompt|question)\s*:\s*(.+?)\n+\s*"
+                        r"(?:answer|response|output)\s*:\s*(.+)", re.I | re.S)
 
 
 def parse_pair(text: str) -> tuple[str, str] | None:

@@ -127,7 +127,8 @@ def _json_items(path: Path, column: str | None, suffix: str) -> list[tuple[str, 
         except ValueError as exc:
             raise DataError(f"invalid JSON ({exc})", where=str(path), fix="fix the JSON or use JSONL") from None
         if not isinstance(data, list):
-            raise DataError("a .json source must hold a list", where=str(path), fix="write a list of strings or objects")
+            raise DataError("a .json source must hold a list", where=str(path),
+                            fix="write a list of strings or objects")
         values = [(v, i) for i, v in enumerate(data)]
     else:
         for lineno, line in enumerate(_read_text(path).splitlines(), 1):
