@@ -12,7 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_train_run import env, make_project
+import pytest
+from test_train_run import env, make_project, one_thread  # noqa: F401  (autouse fixture)
+
+from tailorkit.config import load_config
+from tailorkit.train.trainer import train
 
 ACCELERATE = Path(sys.executable).with_name("accelerate")
 TAILOR = Path(sys.executable).with_name("tailor")
@@ -20,7 +24,7 @@ TAILOR = Path(sys.executable).with_name("tailor")
 
 def test_two_process_cpu_training_ranks_agree(tiny_model_dir, tmp_path):
     # 17 rows on 2 processes x 4 rows: the last micro-batch of each epoch leaves rank 1 with no row.
-    cfg_path = make_project(tmp_path, tiny_model_dir, n_train=17, epochs=2)
+    cfg_path = make_project(tmp_path, tiny_model_dir, n_train=17, epochs=2, lora_dropout=0.0)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -36,3 +40,8 @@ def test_two_process_cpu_training_ranks_agree(tiny_model_dir, tmp_path):
     state = json.loads(sorted((tmp_path / "runs" / "default" / "checkpoints").glob("step-*"))[-1]
                        .joinpath("state.json").read_text())
     assert state["plan"]["world"] == 2 and state["global_step"] == 6
+    # One process with batches twice as large sees the same rows per step: the same training.
+    single = train(load_config(make_project(tmp_path / "single", tiny_model_dir, n_train=17, epochs=2,
+                                            lora_dropout=0.0, batch_size=8)))
+    assert single.steps == 6
+    assert single.final_val_loss == pytest.approx(state["last_val_loss"], rel=1e-4)

@@ -51,8 +51,19 @@ def env() -> dict[str, str]:
             "OMP_NUM_THREADS": "1"}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread; two threads on a busy 2-core machine spin for seconds."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
-def trained(tiny_model_dir, tmp_path_factory):
+def trained(one_thread, tiny_model_dir, tmp_path_factory):
     """One uninterrupted reference run (12 steps, checkpoint every 2 steps)."""
     cfg_path = make_project(tmp_path_factory.mktemp("proj"), tiny_model_dir, save_every_steps=2)
     cfg = load_config(cfg_path)

@@ -26,53 +26,66 @@ def auto_epochs(n_rows: int) -> int:
     return max(BASE_EPOCHS, min(MAX_EPOCHS, math.ceil(MIN_SEEN / n_rows)))
 
 
+# Rows of similar length are batched together (less padding, which is most of the waste on CPU):
+# the shuffled rows are cut into windows of BUCKET_STEPS optimizer steps, each window is sorted by
+# length and cut into steps, and the steps of the epoch are shuffled again.
+BUCKET_STEPS = 8
+
+
 @dataclass(frozen=True)
 class Plan:
-    """The shape of a run: micro-batches per epoch, optimizer steps per epoch and in total."""
+    """The shape of a run: rows per optimizer step, steps per epoch and in total."""
 
     n_rows: int
     batch_size: int
     world: int
     grad_accum: int
-    micro_per_epoch: int
     steps_per_epoch: int
     epochs: int
     total_steps: int
+
+    @property
+    def rows_per_step(self) -> int:
+        return self.batch_size * self.world * self.grad_accum
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def make_plan(n_rows: int, tcfg: TrainConfig, world: int = 1) -> Plan:
-    micro = math.ceil(n_rows / (tcfg.batch_size * world))
-    steps_per_epoch = math.ceil(micro / tcfg.grad_accum)
+    steps_per_epoch = math.ceil(n_rows / (tcfg.batch_size * world * tcfg.grad_accum))
     if tcfg.max_steps:
         total = tcfg.max_steps
         epochs = math.ceil(total / steps_per_epoch)
     else:
         epochs = tcfg.epochs or auto_epochs(n_rows)
         total = epochs * steps_per_epoch
-    return Plan(n_rows, tcfg.batch_size, world, tcfg.grad_accum, micro, steps_per_epoch, epochs, total)
+    return Plan(n_rows, tcfg.batch_size, world, tcfg.grad_accum, steps_per_epoch, epochs, total)
 
 
-def epoch_order(n_rows: int, seed: int, epoch: int) -> list[int]:
-    """The shuffled row order of one epoch, from (seed, epoch) alone."""
+def epoch_steps(lengths: list[int], plan: Plan, seed: int, epoch: int) -> list[list[int]]:
+    """Row indices of every optimizer step of one epoch (all processes together), from (seed, epoch)
+    and the row lengths alone. A step holds the same rows whatever the split into processes and
+    accumulated micro-batches, so those choices do not change what is learnt."""
     import numpy as np
 
-    return np.random.default_rng([seed, epoch]).permutation(n_rows).tolist()
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths)).tolist()
+    per_step, steps = plan.rows_per_step, []
+    window = per_step * BUCKET_STEPS
+    for w in range(0, len(order), window):
+        chunk = sorted(order[w:w + window], key=lambda i: (-lengths[i], i))
+        steps.extend(chunk[k:k + per_step] for k in range(0, len(chunk), per_step))
+    # Only the last step can be short; keep it last so full steps are not interleaved with it.
+    full, tail = (steps[:-1], steps[-1:]) if len(steps[-1]) < per_step else (steps, [])
+    return [full[i] for i in rng.permutation(len(full)).tolist()] + tail
 
 
-def step_rows(plan: Plan, order: list[int], step_in_epoch: int, rank: int) -> list[list[int]]:
-    """Row indices of each micro-batch this process runs in one optimizer step (a list may be empty
-    on the last, short micro-batch of an epoch when there are fewer rows than processes)."""
+def step_rows(plan: Plan, rows: list[int], rank: int) -> list[list[int]]:
+    """This process's micro-batches of one step (a list may be empty on a short last step when there
+    are fewer rows than processes)."""
     per_micro = plan.batch_size * plan.world
-    first = step_in_epoch * plan.grad_accum
-    last = min(first + plan.grad_accum, plan.micro_per_epoch)
-    out = []
-    for m in range(first, last):
-        chunk = order[m * per_micro:(m + 1) * per_micro]
-        out.append(chunk[rank::plan.world])
-    return out
+    return [rows[m:m + per_micro][rank::plan.world] for m in range(0, len(rows), per_micro)]
 
 
 def build_scheduler(optimizer, tcfg: TrainConfig, total_steps: int):

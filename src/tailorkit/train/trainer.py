@@ -26,10 +26,10 @@ from ..models import load_tokenizer, resolve_model
 from . import checkpoint as ckpt
 from .collate import collate, count_trained
 from .load import save_tuned, template_hash
-from .loss import evaluate_loss, perplexity, supports_logits_to_keep, token_loss_sum
+from .loss import evaluate_loss, logits_mode, perplexity, token_loss_sum
 from .metrics import MetricsLog, plot_loss
 from .modeling import build_model, check_method, mixed_precision, trainable_state
-from .plan import Plan, build_scheduler, epoch_order, make_plan, step_rows
+from .plan import Plan, build_scheduler, epoch_steps, make_plan, step_rows
 from .tokenize import IGNORE, encode_examples
 
 RESUME_HINT = "resume with tailor train --resume"
@@ -149,6 +149,7 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
         raise TrainError("the train split is empty", where=str(data_dir / "train.jsonl"),
                          fix="add rows to the data source and run `tailor data prepare` again")
     truncated = sum(r["truncated"] for r in train_rows + val_rows)
+    lengths = [len(r["input_ids"]) for r in train_rows]
 
     plan = make_plan(len(train_rows), tcfg, world)
     state = ckpt.LoopState(plan=plan.to_dict())
@@ -167,7 +168,7 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
     optimizer = torch.optim.AdamW(params, lr=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
     scheduler = build_scheduler(optimizer, tcfg, plan.total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
-    keep_logits = supports_logits_to_keep(model)
+    mode = logits_mode(model, collate(train_rows[:1], tok.pad_token_id))
 
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=main)
     if resume_from is not None:
@@ -196,7 +197,7 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
         if not val_rows:
             return
         loss, _ = evaluate_loss(accelerator.unwrap_model(model), val_rows, pad_id, tcfg.batch_size,
-                                accelerator=accelerator, keep_logits=keep_logits)
+                                accelerator=accelerator, mode=mode)
         state.last_val_loss = loss
         metrics.write(kind="val", step=state.global_step, epoch=state.epoch + 1, val_loss=loss,
                       val_perplexity=perplexity(loss))
@@ -213,11 +214,11 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
         task = bar.add_task("train", total=plan.total_steps, completed=state.global_step, loss="-", tps="-") if bar else None
         interrupted = False
         while state.global_step < plan.total_steps and state.stopped is None and not interrupted:
-            order = epoch_order(plan.n_rows, tcfg.seed, state.epoch)
+            steps = epoch_steps(lengths, plan, tcfg.seed, state.epoch)
             for s in range(state.step_in_epoch, plan.steps_per_epoch):
                 t0 = time.perf_counter()
                 batches = []
-                for rows in step_rows(plan, order, s, rank):
+                for rows in step_rows(plan, steps[s], rank):
                     # A process left without rows on a short last batch still joins the step, training nothing.
                     picked = [train_rows[i] for i in rows] or [{"input_ids": train_rows[0]["input_ids"],
                                                                 "labels": [IGNORE] * len(train_rows[0]["labels"])}]
@@ -229,7 +230,7 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
                 for i, batch in enumerate(batches):
                     sync = i == len(batches) - 1
                     with nullcontext() if sync or world == 1 else accelerator.no_sync(model):
-                        token_sum, _ = token_loss_sum(model, batch, keep_logits=keep_logits)
+                        token_sum, _ = token_loss_sum(model, batch, mode=mode)
                         # DDP averages gradients over processes, hence the factor `world`.
                         accelerator.backward(token_sum * world / n_step)
                     loss_sum += token_sum.detach().double()

@@ -1,0 +1,65 @@
+"""Epoch rule, deterministic length-bucketed data order, process sharding, and logit modes of the loss."""
+from __future__ import annotations
+
+import pytest
+
+from tailorkit.config.train import TrainConfig
+from tailorkit.train.plan import auto_epochs, epoch_steps, make_plan, step_rows
+from test_train_run import one_thread  # noqa: F401  (autouse fixture)
+
+
+def test_auto_epochs_rule():
+    assert auto_epochs(100_000) == 3  # big sets: three passes
+    assert auto_epochs(20) > 3  # tiny sets: more passes, capped
+    assert auto_epochs(1) == auto_epochs(2) >= auto_epochs(130) >= auto_epochs(400) >= 3
+
+
+def test_epoch_order_is_deterministic_covers_every_row_once_and_buckets_lengths():
+    lengths = [(i * 37) % 101 + 5 for i in range(50)]
+    plan = make_plan(50, TrainConfig(batch_size=4, epochs=2))
+    a, b = epoch_steps(lengths, plan, 7, 0), epoch_steps(lengths, plan, 7, 0)
+    assert a == b and a != epoch_steps(lengths, plan, 7, 1) and a != epoch_steps(lengths, plan, 8, 0)
+    assert len(a) == plan.steps_per_epoch == 13
+    assert sorted(i for step in a for i in step) == list(range(50))
+    assert len(a[-1]) == 2 and all(len(s) == 4 for s in a[:-1])  # the short step comes last
+    spread = sum(max(lengths[i] for i in s) - min(lengths[i] for i in s) for s in a) / len(a)
+    assert spread < 30  # rows of a step have similar lengths (random batches would spread ~70)
+
+
+def test_steps_hold_the_same_rows_however_they_are_split():
+    lengths = list(range(40, 80))
+    one = make_plan(40, TrainConfig(batch_size=8, epochs=1))
+    accum = make_plan(40, TrainConfig(batch_size=4, grad_accum=2, epochs=1))
+    ddp = make_plan(40, TrainConfig(batch_size=4, epochs=1), world=2)
+    steps = epoch_steps(lengths, one, 1, 0)
+    assert steps == epoch_steps(lengths, accum, 1, 0) == epoch_steps(lengths, ddp, 1, 0)
+    assert step_rows(accum, steps[0], 0) == [steps[0][:4], steps[0][4:]]
+    assert step_rows(ddp, steps[0], 0) + step_rows(ddp, steps[0], 1) == [steps[0][0::2], steps[0][1::2]]
+    assert step_rows(ddp, [5], 1) == [[]]  # a process without rows on a short step still takes part
+
+
+def test_max_steps_overrides_epochs():
+    plan = make_plan(10, TrainConfig(batch_size=4, max_steps=7, epochs=1))
+    assert (plan.steps_per_epoch, plan.total_steps, plan.epochs) == (3, 7, 3)
+
+
+def test_logit_modes_give_the_same_loss(tiny_model_dir):
+    import torch
+
+    from tailorkit.data.example import Example
+    from tailorkit.models import load_model, load_tokenizer
+    from tailorkit.train.collate import collate
+    from tailorkit.train.loss import logits_mode, token_loss_sum
+    from tailorkit.train.tokenize import encode_example
+
+    tok = load_tokenizer(str(tiny_model_dir))
+    model = load_model(str(tiny_model_dir), device="cpu", tokenizer=tok).eval()
+    rows = [encode_example(Example.simple(u, a), tok, 128) for u, a in
+            [("a fox", "a quick brown fox, 8k"), ("a viking warrior with an amulet", "matte painting --ar 16:9")]]
+    batch = collate(rows, tok.pad_token_id)
+    assert logits_mode(model, batch) == "mask"
+    with torch.no_grad():
+        losses = {m: token_loss_sum(model, batch, mode=m) for m in ("mask", "positions", "full")}
+    assert {n for _, n in losses.values()} == {sum(1 for r in rows for x in r["labels"][1:] if x != -100)}
+    assert losses["mask"][0].item() == pytest.approx(losses["full"][0].item(), rel=1e-5)
+    assert losses["positions"][0].item() == pytest.approx(losses["full"][0].item(), rel=1e-5)
