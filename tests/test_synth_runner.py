@@ -112,6 +112,15 @@ def test_rate_limiter_paces_requests_and_ledger_reserves_the_worst_case():
         return time.monotonic() - t0
 
     assert 0.45 <= asyncio.run(go()) < 2.0
+
+    async def tokens() -> float:
+        limiter = RateLimiter(tokens_per_minute=600)  # 10 tokens/s, a bucket of one minute's worth
+        await limiter.acquire(600)  # the full bucket goes at once
+        t0 = time.monotonic()
+        await limiter.acquire(5)  # then it refills at 10 tokens/s
+        return time.monotonic() - t0
+
+    assert 0.4 <= asyncio.run(tokens()) < 2.0
     from tailorkit.config.synth import Price
 
     ledger = Ledger(Price(input=1.0, output=1.0), budget=0.001)

@@ -68,7 +68,7 @@ class SynthConfig(Section):
         0.5, ge=0.0, le=1.0, description="leakage guard: drop a request holding more than this share of its "
                                          "output's word pairs")
     min_chars: int = Field(8, ge=0, description="shortest generated text kept")
-    max_chars: int = Field(2000, ge=1, description="longest generated text kept")
+    max_chars: int = Field(4000, ge=1, description="longest text kept (generated requests and answers; curated answers)")
     near_duplicate_threshold: float = Field(
         0.92, ge=0.5, le=1.0, description="similarity (0-1) above which a row counts as a near-duplicate")
     refusal_markers: list[str] = Field(
