@@ -93,7 +93,7 @@ def test_model_cards_hold_base_data_and_figures(lora_run, merged_result):
         assert "rows read: 120, kept: 100 (dropped: duplicate: 20)" in card
         assert "80 / 10 / 10" in card
         assert "| ROUGE-L F1 | 0.120 | 0.480 |" in card and "| chatty preamble rate | 40.0% | 0.0% |" in card
-        assert "learning_rate: 0.0002" in card
+        assert f"learning_rate: {lora_run.train.learning_rate}" in card
 
 
 def test_bundled_base_is_named_by_its_hub_id(lora_run):

@@ -25,7 +25,10 @@ def print_compare(result) -> None:
     table.add_column("better?")
     style = {"tuned": "[green]tuned[/]", "base": "[red]base[/]", "tie": "tie", None: "–"}
     for label, base, tuned, win in result.table():
-        table.add_row(label, fmt(keys[label], base), fmt(keys[label], tuned), style[win])
+        key = keys[label]
+        if key in result.reference:  # "closer is better": show the target
+            label = f"{label} (references: {fmt(key, result.reference[key])})"
+        table.add_row(label, fmt(key, base), fmt(key, tuned), style[win])
     out.print(table)
     out.print(f"report: {result.report_path}\ndetails: {result.compare_path}")
 
