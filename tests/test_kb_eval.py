@@ -64,6 +64,16 @@ def test_small_corpus_gives_perfect_metrics_and_uses_the_cache(tmp_path):
     assert (tmp_path / ".tailor" / "cache" / "kb-eval").is_dir()
 
 
+def test_bm25_only_eval_never_loads_the_embedder(tmp_path):
+    corpus, queries, qrels = write_beir(tmp_path / "beir")
+    # An endpoint nobody serves: loading this embedder would fail, so passing proves it was skipped.
+    cfg = TailorConfig(root=tmp_path, kb=KBConfig(embedder="openai:none", embed_base_url="http://127.0.0.1:9/v1"))
+    res = kb_eval(cfg, corpus, queries, qrels, modes=("bm25",))
+    assert list(res.metrics) == ["bm25"] and res.metrics["bm25"]["ndcg@10"] == 1.0
+    with pytest.raises(KBError, match="mode"):
+        kb_eval(cfg, corpus, queries, qrels, modes=("sparse",))
+
+
 def test_bad_beir_files_name_file_and_line(tmp_path):
     corpus, queries, qrels = write_beir(tmp_path / "beir")
     qrels.write_text("query-id\tcorpus-id\tscore\nq1\td1\tmaybe\n", encoding="utf-8")

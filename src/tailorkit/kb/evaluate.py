@@ -1,7 +1,7 @@
 """Retrieval evaluation on a BEIR-layout corpus: dense, BM25 and hybrid side by side.
 
 kb_eval chunks the corpus the way ingest does (title + text, the ingest chunker, the configured
-embedder and BM25 settings), writes it into a scratch Qdrant Edge store in a temporary folder, runs
+embedder and BM25 encoder), writes it into a scratch Qdrant Edge store in a temporary folder, runs
 every judged query through the same store searches and fusion the Searcher uses, and scores the
 document ranking (a document scores the best of its chunks) with nDCG@10, recall@10, recall@100 and
 MRR@10. Corpus and query embeddings are cached on disk, keyed by the embedder and the exact texts
@@ -25,7 +25,7 @@ from ..progress import progress
 from .beir import METRICS, BeirData, load_beir, mean_metrics
 from .embed import Embedder, get_embedder
 from .fusion import fuse
-from .sparse import BM25Encoder, sparse_encoder
+from .sparse import sparse_encoder
 from .store import open_store
 from .types import Chunk, Hit
 
@@ -129,8 +129,11 @@ def cached_embeddings(embedder: Embedder, texts: Sequence[str], cache_dir: Path 
 def prepare_eval(cfg: TailorConfig, corpus: Path, queries: Path, qrels: Path, *, chunk_size: int | None = None,
                  chunk_overlap: int | None = None, title: bool = True, cache_dir: Path | None = None,
                  max_queries: int | None = None, embedder: Embedder | None = None,
-                 data: BeirData | None = None) -> EvalRun:
-    """Chunk + embed + index the corpus in a scratch store and run every judged query through both retrievers."""
+                 data: BeirData | None = None, use_dense: bool = True) -> EvalRun:
+    """Chunk + embed + index the corpus in a scratch store and run every judged query through both retrievers.
+
+    use_dense=False skips the embedder entirely (BM25-only evaluation in seconds).
+    """
     kb: KBConfig = cfg.kb
     size = chunk_size if chunk_size is not None else getattr(kb, "chunk_size", DEFAULT_CHUNK_SIZE)
     overlap = chunk_overlap if chunk_overlap is not None else getattr(kb, "chunk_overlap", DEFAULT_CHUNK_OVERLAP)
@@ -138,21 +141,26 @@ def prepare_eval(cfg: TailorConfig, corpus: Path, queries: Path, qrels: Path, *,
     if max_queries is not None:
         keep = sorted(data.queries)[:max_queries]
         data = BeirData(data.docs, {q: data.queries[q] for q in keep}, {q: data.qrels[q] for q in keep})
-    embedder = embedder or get_embedder(kb)
+    if use_dense:
+        embedder = embedder or get_embedder(kb)
     if cache_dir is None:
         cache_dir = cfg.path(".tailor/cache/kb-eval")
 
-    chunks, texts = chunk_corpus(data, embedder.name, size, overlap, title)
-    dense, hit = cached_embeddings(embedder, texts, cache_dir, batch_size=kb.embed_batch_size,
-                                   description="embedding corpus")
+    name = embedder.name if embedder is not None else kb.embedder
+    chunks, texts = chunk_corpus(data, name, size, overlap, title)
     qids = sorted(data.queries)
-    qdense, _ = cached_embeddings(embedder, [data.queries[q] for q in qids], cache_dir,
-                                  batch_size=kb.embed_batch_size, description="embedding queries")
-    # BM25 length normalisation against this corpus' own average chunk length.
-    base = sparse_encoder(kb)
-    lengths = [base.doc_length(t) for t in texts]
-    enc = BM25Encoder(kb.bm25_k1, kb.bm25_b, max(float(np.mean(lengths)), 1.0), stem=kb.bm25_stem,
-                      stopwords=kb.bm25_stopwords)
+    if embedder is not None and use_dense:
+        dense, hit = cached_embeddings(embedder, texts, cache_dir, batch_size=kb.embed_batch_size,
+                                       description="embedding corpus")
+        qdense, _ = cached_embeddings(embedder, [data.queries[q] for q in qids], cache_dir,
+                                      batch_size=kb.embed_batch_size, description="embedding queries")
+    else:  # a constant 1-d stand-in: the scratch store needs a dense vector per point
+        dense, hit = np.ones((len(texts), 1), dtype=np.float32), False
+        qdense = np.ones((len(qids), 1), dtype=np.float32)
+    # The encoder ingest uses; whole documents have no chunk size to estimate avgdl from, so measure it.
+    enc = sparse_encoder(kb)
+    if size <= 0:
+        enc = sparse_encoder(kb, avgdl=max(float(np.mean([enc.doc_length(t) for t in texts])), 1.0))
     sparse = [enc.encode_document(t) for t in texts]
 
     # Enough chunks per retriever that the document ranking reaches depth 100 (several chunks per doc).
@@ -161,7 +169,7 @@ def prepare_eval(cfg: TailorConfig, corpus: Path, queries: Path, qrels: Path, *,
     run_dense: dict[str, list[Hit]] = {}
     run_sparse: dict[str, list[Hit]] = {}
     with tempfile.TemporaryDirectory(prefix="tailor-kb-eval-") as tmp:
-        store = open_store(KBConfig(path=tmp, embedder=embedder.name), Path(tmp), embedder.dim)
+        store = open_store(KBConfig(path=tmp, embedder=name), Path(tmp), dense.shape[1])
         try:
             store.upsert(chunks, dense, sparse)
             if hasattr(store, "optimize"):
@@ -169,12 +177,13 @@ def prepare_eval(cfg: TailorConfig, corpus: Path, queries: Path, qrels: Path, *,
             with progress() as bar:
                 task = bar.add_task("querying", total=len(qids))
                 for qid, qvec in zip(qids, qdense):
-                    run_dense[qid] = store.search_dense(qvec, depth)
+                    if use_dense:
+                        run_dense[qid] = store.search_dense(qvec, depth)
                     run_sparse[qid] = store.search_sparse(enc.encode_query(data.queries[qid]), depth)
                     bar.advance(task)
         finally:
             store.close()
-    settings = {"embedder": embedder.name, "chunk_size": size, "chunk_overlap": overlap if size > 0 else 0,
+    settings = {"embedder": name if use_dense else None, "chunk_size": size, "chunk_overlap": overlap if size > 0 else 0,
                 "title": title, "bm25_k1": kb.bm25_k1, "bm25_b": kb.bm25_b, "bm25_avgdl": round(enc.avgdl, 2),
                 "bm25_stem": kb.bm25_stem, "bm25_stopwords": kb.bm25_stopwords, "depth": depth}
     return EvalRun(data, run_dense, run_sparse, len(chunks), settings, hit)
@@ -193,6 +202,8 @@ def score_run(run: EvalRun, modes: Sequence[str] = EVAL_MODES, *, fusion: str = 
     """Mean metrics per mode for one set of fusion settings (no store access: fast)."""
     out: dict[str, dict[str, float]] = {}
     for mode in modes:
+        if mode in ("dense", "hybrid") and not run.dense:
+            raise KBError(f"mode '{mode}' needs dense retrieval, which this run skipped", fix="prepare with use_dense=True")
         if mode == "dense":
             rankings = {q: doc_ranking(h) for q, h in run.dense.items()}
         elif mode == "bm25":
@@ -220,7 +231,8 @@ def kb_eval(cfg: TailorConfig, corpus: Path, queries: Path, qrels: Path, modes: 
         raise KBError(f"unknown mode '{bad[0] if bad else ''}'", fix=f"use some of {', '.join(EVAL_MODES)}")
     start = time.perf_counter()
     run = prepare_eval(cfg, corpus, queries, qrels, chunk_size=chunk_size, chunk_overlap=chunk_overlap, title=title,
-                       cache_dir=cache_dir, max_queries=max_queries, embedder=embedder)
+                       cache_dir=cache_dir, max_queries=max_queries, embedder=embedder,
+                       use_dense=any(m in ("dense", "hybrid") for m in modes))
     kb = cfg.kb
     metrics = score_run(run, modes, fusion=kb.fusion, rrf_k=kb.rrf_k, dense_weight=kb.dense_weight)
     settings = {**run.settings, "fusion": kb.fusion, "rrf_k": kb.rrf_k, "dense_weight": kb.dense_weight}

@@ -64,7 +64,7 @@ def term_id(token: str) -> int:
 class BM25Encoder:
     """Tokenise and weight text for BM25. One instance per (k1, b, avgdl, stem, stopwords) setting."""
 
-    def __init__(self, k1: float = 1.2, b: float = 0.75, avgdl: float = 120.0, *,
+    def __init__(self, k1: float = 0.9, b: float = 0.4, avgdl: float = 80.0, *,
                  stem: bool = True, stopwords: bool = True) -> None:
         if avgdl <= 0:
             raise ValueError("avgdl must be positive")
@@ -104,10 +104,20 @@ class BM25Encoder:
         return SparseVec(ids, [float(counts[i]) for i in ids])
 
 
+AVGDL_PER_CHUNK_TOKEN = 0.4  # BM25 tokens per embedder token in a full chunk (stopwords dropped; SciFact, docs)
+
+
+def default_avgdl(kb_cfg: KBConfig) -> float:
+    """kb.bm25_avgdl, or an estimate from the chunk size (chunks are near uniform in length)."""
+    if kb_cfg.bm25_avgdl:
+        return kb_cfg.bm25_avgdl
+    return AVGDL_PER_CHUNK_TOKEN * float(getattr(kb_cfg, "chunk_size", 200))
+
+
 def sparse_encoder(kb_cfg: KBConfig | None = None, avgdl: float | None = None) -> BM25Encoder:
-    """The BM25 encoder configured by the `kb:` section (avgdl overrides kb.bm25_avgdl, e.g. in kb eval)."""
+    """The BM25 encoder configured by the `kb:` section (what ingest writes and search queries with)."""
     kb_cfg = kb_cfg or KBConfig()
-    return BM25Encoder(kb_cfg.bm25_k1, kb_cfg.bm25_b, avgdl or kb_cfg.bm25_avgdl,
+    return BM25Encoder(kb_cfg.bm25_k1, kb_cfg.bm25_b, avgdl or default_avgdl(kb_cfg),
                        stem=kb_cfg.bm25_stem, stopwords=kb_cfg.bm25_stopwords)
 
 
