@@ -20,7 +20,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_match_the_documented_lora_recipe(tmp_path):
     cfg = load_config(write(tmp_path, "name: x\n"))
-    assert (cfg.train.method, cfg.train.lora_r, cfg.train.lora_alpha, cfg.train.learning_rate) == ("lora", 16, 32, 2e-4)
+    assert (cfg.train.method, cfg.train.lora_r, cfg.train.lora_alpha) == ("lora", 16, 32)
     assert cfg.train.target_modules == "all-linear"
     assert cfg.root == tmp_path.resolve()
 
