@@ -102,6 +102,11 @@ def bench_latency(n: int, n_queries: int) -> dict:
         store.optimize()
         t2 = time.perf_counter()
         out.update(upsert_s=t1 - t0, index_build_s=t2 - t1)
+        a = time.perf_counter()
+        n_docs = len(store.doc_index())
+        b = time.perf_counter()
+        store.doc_chunk_counts()
+        out.update(doc_index_s=b - a, doc_chunk_counts_s=time.perf_counter() - b, n_docs=n_docs)
         qidx = rng.integers(0, n, n_queries)
         qdense = dense[qidx] + 0.3 * rng.normal(size=(n_queries, emb.dim)).astype(np.float32)
         qdense /= np.linalg.norm(qdense, axis=1, keepdims=True)
@@ -143,7 +148,8 @@ def main() -> None:
               f" = {r['chunks_per_s']:.1f} chunks/s (chunking {r['chunk_s']:.1f} s, embedding {r['embed_s']:.1f} s ="
               f" {r['embed_chunks_per_s']:.1f} chunks/s, BM25 {r['bm25_s']:.1f} s, upsert {r['upsert_s']:.1f} s)")
     r = bench_latency(args.n, args.queries)
-    print(f"latency store: {r['chunks']} chunks, upsert {r['upsert_s']:.1f} s, index build {r['index_build_s']:.1f} s")
+    print(f"latency store: {r['chunks']} chunks, upsert {r['upsert_s']:.1f} s, index build {r['index_build_s']:.1f} s; "
+          f"doc_index() {r['doc_index_s']:.2f} s, doc_chunk_counts() {r['doc_chunk_counts_s']:.2f} s ({r['n_docs']} docs)")
     for key, label in (("dense_k10", "dense store query (k=10)"), ("bm25_k10", "BM25 store query (k=10)"),
                        ("hybrid_store", "hybrid store queries + fusion (100+100 candidates)"),
                        ("hybrid_with_query_embedding", "hybrid search incl. query embedding + BM25 encoding")):

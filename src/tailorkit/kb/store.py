@@ -123,10 +123,6 @@ def hit_from_payload(payload: dict[str, Any] | None, score: float) -> Hit:
     return Hit(Chunk.from_payload(payload or {}), float(score))
 
 
-def point_payload(chunk: Chunk) -> dict[str, Any]:
-    return chunk.payload()
-
-
 def preflight(kb_cfg: KBConfig) -> None:
     """Fail fast, before any model is loaded, when the configured Qdrant server cannot be reached."""
     if (kb_cfg.url or "").startswith(("http://", "https://")):
