@@ -19,7 +19,17 @@ def _summary(name: str, result: Any) -> None:
 
         print_compare(result)
         return
-    text = result.summary() if hasattr(result, "summary") else type(result).__name__
+    if hasattr(result, "summary"):
+        text = result.summary()
+    elif name == "prepare":
+        text = (f"{result.rows_read} rows read, {result.kept} kept (dropped {result.dropped}), "
+                f"splits {result.split_sizes}, leakage violations {len(result.leakage_violations)}")
+    elif name == "train":
+        ppl = f"{result.best_val_perplexity:.2f}" if result.best_val_perplexity is not None else "n/a"
+        text = (f"{result.steps}/{result.total_steps} steps, {result.epochs} epochs ({result.stopped}), "
+                f"best val perplexity {ppl}, adapter {result.adapter_dir}")
+    else:
+        text = type(result).__name__
     out.print(f"[bold green]✓ {name}[/]  {text}")
 
 
