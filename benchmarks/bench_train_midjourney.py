@@ -62,8 +62,9 @@ def main() -> int:
 
     base, tok = load_base(cfg, device="cpu")
     b_loss, b_ppl, n_tok = reference_perplexity(base, tok, test, cfg.data.max_length)
+    _, bv_ppl, _ = reference_perplexity(base, tok, cfg.run_dir / "data" / "val.jsonl", cfg.data.max_length)
     del base
-    print(f"base:  test reference loss {b_loss:.4f}  perplexity {b_ppl:.2f}  ({n_tok} answer tokens)")
+    print(f"base:  test reference loss {b_loss:.4f}  perplexity {b_ppl:.2f}  ({n_tok} answer tokens); val perplexity {bv_ppl:.2f}")
 
     t0 = time.perf_counter()
     result = train(cfg)
@@ -83,6 +84,7 @@ def main() -> int:
         "wall_seconds_incl_load": round(wall, 1), "seconds_per_epoch_per_100_rows": round(per_epoch_100, 1),
         "tokens_per_s": round(result.tokens_per_s, 1),
         "base_test_ppl": round(b_ppl, 2), "tuned_test_ppl": round(t_ppl, 2), "ppl_ratio": round(b_ppl / t_ppl, 2),
+        "base_val_ppl": round(bv_ppl, 2),
         "best_val_ppl": round(result.best_val_perplexity, 2) if result.best_val_perplexity else None,
     }
     print(f"tuned: test reference loss {t_loss:.4f}  perplexity {t_ppl:.2f}")

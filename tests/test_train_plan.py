@@ -63,3 +63,15 @@ def test_logit_modes_give_the_same_loss(tiny_model_dir):
     assert {n for _, n in losses.values()} == {sum(1 for r in rows for x in r["labels"][1:] if x != -100)}
     assert losses["mask"][0].item() == pytest.approx(losses["full"][0].item(), rel=1e-5)
     assert losses["positions"][0].item() == pytest.approx(losses["full"][0].item(), rel=1e-5)
+
+
+def test_full_fine_tuning_gets_a_small_default_learning_rate(tmp_path):
+    from tailorkit.config import build_config
+    from tailorkit.train.trainer import resolve_train_defaults
+
+    lora = build_config({}, root=tmp_path)
+    full = build_config({"train": {"method": "full"}}, root=tmp_path)
+    chosen = build_config({"train": {"method": "full", "learning_rate": 1e-4}}, root=tmp_path)
+    assert resolve_train_defaults(lora).train.learning_rate == 1e-3
+    assert resolve_train_defaults(full).train.learning_rate == 2e-5 and full.train.learning_rate == 1e-3
+    assert resolve_train_defaults(chosen).train.learning_rate == 1e-4

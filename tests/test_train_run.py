@@ -204,3 +204,19 @@ def test_loss_is_normalised_over_accumulated_trained_tokens(tiny_model_dir, tmp_
         results.append(train(load_config(cfg_path)))
     assert results[0].steps == results[1].steps == 4
     assert results[0].final_val_loss == pytest.approx(results[1].final_val_loss, rel=1e-5)
+
+
+def test_full_fine_tuning_saves_a_model_that_load_tuned_reads(tiny_model_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tailorkit.train.load import load_tuned
+
+    result = train(load_config(make_project(tmp_path, tiny_model_dir, method="full", max_steps=2, learning_rate=1e-3)))
+    assert (result.adapter_dir / "config.json").exists() and not (result.adapter_dir / "adapter_config.json").exists()
+    model, tok = load_tuned(result.adapter_dir, device="cpu")
+    ids = tok("portrait of a fox", return_tensors="pt")
+    with torch.no_grad():
+        tuned = model(**ids).logits
+        base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()(**ids).logits
+    assert not torch.allclose(tuned, base, atol=1e-4)

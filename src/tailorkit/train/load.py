@@ -16,6 +16,7 @@ from ..config import TailorConfig
 from ..errors import ModelError
 from ..models import ModelRef, load_model, load_model_and_tokenizer, prepare_tokenizer, resolve_model
 from .checkpoint import publish_dir
+from .modeling import quiet_peft
 
 META = "tailorkit.json"
 
@@ -105,7 +106,8 @@ def load_tuned(adapter_dir: str | Path, device: str | None = None):
 
     base = load_model(_base_ref(adapter_dir, meta), device=device, trust_remote_code=trust, tokenizer=tok)
     try:
-        model = PeftModel.from_pretrained(base, str(adapter_dir))
+        with quiet_peft():
+            model = PeftModel.from_pretrained(base, str(adapter_dir))
     except Exception as exc:
         raise ModelError(f"the adapter does not fit its base model ({type(exc).__name__}: {exc})",
                          where=str(adapter_dir), fix="load it on the base model it was trained on") from None

@@ -7,10 +7,20 @@ dtype to save memory; trainable weights stay fp32.
 from __future__ import annotations
 
 import importlib.util
+import warnings
+from contextlib import contextmanager
 
 from ..config import TailorConfig
 from ..errors import TrainError
 from ..models import ModelRef, load_model, resolve_model
+
+
+@contextmanager
+def quiet_peft():
+    """Hide one FutureWarning that peft triggers on every model it wraps (a transformers v5 rename)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def mixed_precision(precision: str, device_type: str) -> str:
@@ -84,7 +94,8 @@ def build_model(cfg: TailorConfig, tokenizer, device, mp: str):
     lcfg = LoraConfig(r=tcfg.lora_r, lora_alpha=tcfg.lora_alpha, lora_dropout=tcfg.lora_dropout,
                       target_modules=tcfg.target_modules, use_dora=tcfg.method == "dora", task_type="CAUSAL_LM")
     try:
-        model = get_peft_model(model, lcfg)
+        with quiet_peft():
+            model = get_peft_model(model, lcfg)
     except ValueError as exc:  # e.g. a target module name that the model does not have
         raise TrainError(f"cannot apply LoRA to this model ({exc})", where="train.target_modules",
                          fix="use 'all-linear' or names of linear layers of this model") from None

@@ -33,6 +33,8 @@ from .plan import Plan, build_scheduler, epoch_steps, make_plan, step_rows
 from .tokenize import IGNORE, encode_examples
 
 RESUME_HINT = "resume with tailor train --resume"
+# train.learning_rate's default (1e-3) suits adapters; updating every weight needs a far smaller step.
+FULL_FINE_TUNING_LR = 2e-5
 
 
 @dataclass
@@ -123,11 +125,20 @@ def _progress_bar(enabled: bool):
     return progress(TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"))
 
 
+def resolve_train_defaults(cfg: TailorConfig) -> TailorConfig:
+    """A copy of cfg with defaults that depend on other settings filled in (full fine-tuning lr)."""
+    if cfg.train.method == "full" and "learning_rate" not in cfg.train.model_fields_set:
+        cfg = cfg.model_copy(deep=True)
+        cfg.train.learning_rate = FULL_FINE_TUNING_LR
+    return cfg
+
+
 def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
     """Fine-tune cfg.model.base on run_dir/data/train.jsonl (validated on val.jsonl); see module doc."""
     import torch
     from accelerate.utils import gather_object, set_seed
 
+    cfg = resolve_train_defaults(cfg)
     tcfg, run_dir = cfg.train, cfg.run_dir
     data_dir = run_dir / "data"
     if not (data_dir / "train.jsonl").exists():
