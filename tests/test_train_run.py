@@ -131,14 +131,14 @@ def test_resume_after_sigkill_matches_uninterrupted_run(trained, tiny_model_dir,
     assert steps == list(range(1, reference.steps + 1))  # no duplicate lines from the killed attempt
 
 
-def test_sigint_writes_checkpoint_and_exits_cleanly(tiny_model_dir, tmp_path):
-    cfg_path = make_project(tmp_path / "p", tiny_model_dir, epochs=40)
+def test_sigint_writes_checkpoint_exits_cleanly_and_resumes_to_the_same_result(tiny_model_dir, tmp_path):
+    cfg_path = make_project(tmp_path / "p", tiny_model_dir, epochs=10)
     metrics = tmp_path / "p" / "runs" / "default" / "metrics.jsonl"
     proc = subprocess.Popen([str(TAILOR), "train", "-c", str(cfg_path)], env=env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and not metrics.exists():
-        time.sleep(0.02)
+        time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     err = err.decode()
@@ -146,8 +146,12 @@ def test_sigint_writes_checkpoint_and_exits_cleanly(tiny_model_dir, tmp_path):
     assert "Traceback" not in err and "resume with tailor train --resume" in err
     ckpt = sorted((tmp_path / "p" / "runs" / "default" / "checkpoints").glob("step-*"))[-1]
     state = json.loads((ckpt / "state.json").read_text())
-    assert 0 < state["global_step"] < state["plan"]["total_steps"]
+    assert 0 < state["global_step"] < state["plan"]["total_steps"] == 40
     assert not (tmp_path / "p" / "runs" / "default" / "adapter").exists()
+    resumed = train(load_config(cfg_path), resume=True)
+    reference = train(load_config(make_project(tmp_path / "ref", tiny_model_dir, epochs=10)))
+    assert resumed.steps == reference.steps == 40
+    assert resumed.final_val_loss == pytest.approx(reference.final_val_loss, rel=0.01)
 
 
 def test_train_without_prepared_data_is_one_line_exit_2(tiny_model_dir, tmp_path, capsys):
