@@ -129,7 +129,7 @@ def model_card(cfg: TailorConfig, base_ref: str, *, merged: bool, meta: dict[str
              "pipeline_tag": "text-generation", "tags": ["tailorkit", cfg.train.method, "text-generation"]}
     lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "", f"# {cfg.name}", ""]
     kind = "a merged model (base + adapter weights)" if merged else f"a {cfg.train.method.upper()} adapter"
-    lines += [f"{kind.capitalize()} fine-tuned from `{base_ref}` with [tailorkit]"
+    lines += [f"{kind[0].upper()}{kind[1:]} fine-tuned from `{base_ref}` with tailorkit "
               f"(run `{cfg.train.run_name}`, method `{meta.get('method', cfg.train.method)}`).",
               "The tokenizer carries the chat template used in training; prompt the model with it.", ""]
     if base_ref != (meta.get("base_model") or cfg.model.base):
