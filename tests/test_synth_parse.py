@@ -77,6 +77,11 @@ def test_duplicates_and_rouge():
     assert duplicate_flags(texts, 0.9) == [None, "duplicate", "duplicate", None, None]
     assert duplicate_flags(["the quick brown fox jumps over the lazy dog",
                             "the quick brown fox jumps over the lazy dogs"], 0.9) == [None, "near_duplicate"]
+    # Near duplicates are judged against KEPT rows only: c is close to the dropped b but not to a.
+    a = "aaaaaaaaaa bbbbbbbbbb cccccccccc"
+    b = a + " dddd"                 # ratio to a: 0.93
+    c = a + " dddd eeee"            # ratio to b: 0.94, to a: 0.86
+    assert duplicate_flags([a, b, c], 0.9) == [None, "near_duplicate", None]
     assert rouge_l("write a poem about the sea", "write a poem about the sea") == 1.0
     assert rouge_l("write a poem about the sea", "list three prime numbers") == 0.0
 
