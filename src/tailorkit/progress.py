@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -23,3 +24,22 @@ def progress(*extra_columns) -> Progress:
         disable=bool(os.environ.get("TAILOR_QUIET")),
         transient=False,
     )
+
+
+@contextmanager
+def local_io_bars_off():
+    """Hide transformers' per-tensor "Loading weights" / "Writing model shards" bars while reading or
+    writing a LOCAL folder: they flash by in under a second and bury tailorkit's own progress lines.
+    Only wrap calls that never download; Hub downloads keep their bars. The previous state is restored.
+    """
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    if not was_on:
+        yield
+        return
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()

@@ -23,6 +23,7 @@ import yaml
 
 from ..config import TailorConfig
 from ..errors import ConfigError, ModelError, TrainError
+from ..progress import local_io_bars_off
 
 # Hub ids of bundled models, so an exported adapter names a base that other people can download.
 # (The bundled copy is dequantised from a Q4_1 GGUF, so its weights differ slightly from the Hub's.)
@@ -103,7 +104,7 @@ def _save_merged(adapter_src: Path, dest: Path, is_adapter: bool) -> None:
     model.config.pad_token_id = tok.pad_token_id
     model.generation_config = HFGenerationConfig(bos_token_id=getattr(model.config, "bos_token_id", None),
                                                  eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    with torch.no_grad():
+    with torch.no_grad(), local_io_bars_off():
         model.save_pretrained(str(dest), safe_serialization=True)
     tok.save_pretrained(str(dest))
     for extra in ("tailorkit.json",):

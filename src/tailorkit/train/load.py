@@ -15,6 +15,7 @@ from typing import Any
 from ..config import TailorConfig
 from ..errors import ModelError
 from ..models import ModelRef, load_model, load_model_and_tokenizer, prepare_tokenizer, resolve_model
+from ..progress import local_io_bars_off
 from .checkpoint import publish_dir
 from .modeling import quiet_peft
 
@@ -34,8 +35,9 @@ def save_tuned(model, tokenizer, out_dir: Path, cfg: TailorConfig, info: dict[st
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model = getattr(model, "module", model)
-    model.save_pretrained(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
+    with local_io_bars_off():
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
     meta = {
         "format": 1,
         "base_model": cfg.model.base,

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from ..config import TailorConfig
 from ..errors import TrainError
 from ..models import ModelRef, load_model, resolve_model
+from ..progress import local_io_bars_off
 
 
 @contextmanager
@@ -65,9 +66,10 @@ def _load_quantized(mref: ModelRef, cfg: TailorConfig, tokenizer, device_index: 
     compute = torch.bfloat16 if mp == "bf16" else torch.float16
     bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                              bnb_4bit_compute_dtype=compute)
-    model = AutoModelForCausalLM.from_pretrained(str(mref.path), quantization_config=bnb, dtype=compute,
-                                                 device_map={"": device_index},
-                                                 trust_remote_code=cfg.model.trust_remote_code)
+    with local_io_bars_off():
+        model = AutoModelForCausalLM.from_pretrained(str(mref.path), quantization_config=bnb, dtype=compute,
+                                                     device_map={"": device_index},
+                                                     trust_remote_code=cfg.model.trust_remote_code)
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id
