@@ -141,3 +141,22 @@ def test_bundled_model_answers_with_a_citation_to_the_fact_file(kb_root):
     assert answer.found and answer.text.strip()
     assert "policies/vacation.md" in {c.doc_id for c in answer.citations}
     assert not ask(build_config({}, root=kb_root), "Who painted the Mona Lisa?").found
+
+
+def test_endpoint_that_refuses_connections_or_a_missing_key_is_one_kb_error(kb_root, monkeypatch):
+    import socket
+
+    from tailorkit.errors import KBError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    cfg = _cfg(kb_root, answer_base_url=f"http://127.0.0.1:{port}/v1", answer_model="judge-1")
+    with pytest.raises(KBError, match="cannot reach the answer endpoint") as exc:
+        ask(cfg, "How much are meal expenses reimbursed on trips?", k=3)
+    assert "kb.answer_base_url" in exc.value.one_line()
+    monkeypatch.delenv("ANSWER_KEY_UNSET", raising=False)
+    cfg = _cfg(kb_root, answer_base_url=f"http://127.0.0.1:{port}/v1", answer_model="judge-1",
+               answer_api_key_env="ANSWER_KEY_UNSET")
+    with pytest.raises(KBError, match="ANSWER_KEY_UNSET .*is not set"):
+        ask(cfg, "How much are meal expenses reimbursed on trips?", k=3)

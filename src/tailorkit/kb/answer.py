@@ -9,7 +9,6 @@ default, a tuned adapter (`run=`), any local or Hub model, or an OpenAI-compatib
 """
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from ..config import TailorConfig
 from ..errors import KBError, ModelError
 from .chunking import embedding_text
 from .prompt import NOT_FOUND, build_messages, cited_numbers, clean_answer, location, strip_invalid_markers
+from .remote import endpoint_errors, key_from_env
 from .search import Searcher
 from .store import Filter
 from .types import Chunk, Hit
@@ -113,22 +113,12 @@ def _generate_local(cfg: TailorConfig, ref: str, messages: list[dict]) -> str:
 def _generate_remote(cfg: TailorConfig, name: str, messages: list[dict]) -> str:
     import openai
 
-    env = cfg.kb.answer_api_key_env
-    key = os.environ.get(env) if env else None
-    if env and not key:
-        raise KBError(f"the environment variable {env} (kb.answer_api_key_env) is not set",
-                      fix=f"export {env}=<your key> or unset kb.answer_api_key_env")
+    key = key_from_env(cfg.kb.answer_api_key_env, "kb.answer_api_key_env")
     client = openai.OpenAI(base_url=cfg.kb.answer_base_url, api_key=key or "none", max_retries=2, timeout=120)
     gen = cfg.generation
-    try:
+    with endpoint_errors("answer", cfg.kb.answer_base_url, "kb.answer_base_url", "kb.answer_model"):
         resp = client.chat.completions.create(model=name, messages=messages, temperature=gen.temperature,
                                               top_p=gen.top_p, max_tokens=gen.max_new_tokens)
-    except openai.APIConnectionError as exc:
-        raise KBError(f"cannot reach the answer endpoint {cfg.kb.answer_base_url} ({exc})",
-                      where="tailor.yaml:kb.answer_base_url", fix="start the server or correct kb.answer_base_url") from None
-    except openai.APIStatusError as exc:
-        raise KBError(f"the answer endpoint answered {exc.status_code}: {exc.message}",
-                      where="tailor.yaml:kb.answer_model", fix="check the model name and the API key") from None
     return (resp.choices[0].message.content or "").strip()
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from ..config.kb import KBConfig
 from ..errors import KBError
 from ..progress import progress
+from .remote import endpoint_errors, key_from_env
 
 _BAR_MIN = 256  # below this many texts a progress bar is noise
 
@@ -101,10 +102,7 @@ class OpenAIEmbedder(Embedder):
     def __init__(self, model: str, base_url: str | None, api_key_env: str | None) -> None:
         from openai import OpenAI
 
-        key = os.environ.get(api_key_env) if api_key_env else None
-        if api_key_env and not key:
-            raise KBError(f"the environment variable {api_key_env} (kb.api_key_env) is not set",
-                          fix=f"export {api_key_env}=<your key> or unset kb.api_key_env")
+        key = key_from_env(api_key_env, "kb.api_key_env")
         if not base_url and not key and not os.environ.get("OPENAI_API_KEY"):
             raise KBError(f"embedder 'openai:{model}' needs an endpoint", where="tailor.yaml:kb.embed_base_url",
                           fix="set kb.embed_base_url to an OpenAI-compatible /v1 URL, or export OPENAI_API_KEY for api.openai.com")
@@ -115,18 +113,10 @@ class OpenAIEmbedder(Embedder):
         self.dim = int(self._embed(["dimension probe"]).shape[1])
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        import openai
-
         # Empty strings are rejected by some servers; a single space embeds to "nothing" just as well.
         texts = [t if t.strip() else " " for t in texts]
-        try:
+        with endpoint_errors("embeddings", self.client.base_url, "kb.embed_base_url", "kb.embedder"):
             resp = self.client.embeddings.create(model=self.model, input=texts)
-        except openai.APIConnectionError as exc:
-            raise KBError(f"cannot reach the embeddings endpoint {self.client.base_url} ({exc})",
-                          where="tailor.yaml:kb.embed_base_url", fix="start the server or correct kb.embed_base_url") from None
-        except openai.APIStatusError as exc:
-            raise KBError(f"the embeddings endpoint answered {exc.status_code}: {exc.message}",
-                          where="tailor.yaml:kb.embedder", fix="check the model name and the API key") from None
         rows = sorted(resp.data, key=lambda d: d.index)  # the API may return them out of order
         if len(rows) != len(texts):
             raise KBError(f"the embeddings endpoint returned {len(rows)} vectors for {len(texts)} texts",
