@@ -3,7 +3,7 @@ the figures: train time, seconds per epoch per 100 rows, and the perplexity of t
 of the held-out test split before (base) and after (tuned) training.
 
     HF_HUB_OFFLINE=1 TAILOR_QUIET=1 nice -n 10 .venv/bin/python benchmarks/bench_train_midjourney.py
-    (options: --epochs N --lr F --out DIR --csv PATH; defaults = tailorkit's defaults)
+    (options: --epochs N --lr F --set train.KEY=VALUE --out DIR --csv PATH; defaults = tailorkit's defaults)
 
 The acceptance target: tuned beats base on test reference perplexity by >= 3x (aim 10x).
 """
@@ -16,6 +16,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 CSV = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "midjourney" / "midjourney_prompt_dataset.csv"
 
@@ -38,6 +40,8 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--max-length", type=int, default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="train.KEY=VALUE",
+                    help="any other train.* override, e.g. --set train.batch_size=4 (repeatable)")
     args = ap.parse_args()
     if not args.csv.exists():
         print(f"dataset not found: {args.csv}", file=sys.stderr)
@@ -51,6 +55,12 @@ def main() -> int:
 
     root = args.out or Path(tempfile.mkdtemp(prefix="bench-train-"))
     train_over = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr}.items() if v is not None}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if not key.startswith("train.") or not value:
+            print(f"--set {item}: expected train.KEY=VALUE", file=sys.stderr)
+            return 2
+        train_over[key[len("train."):]] = yaml.safe_load(value)
     data = {"source": str(args.csv), "columns": {"user": "User", "assistant": "Prompt"}}
     if args.max_length:
         data["max_length"] = args.max_length
@@ -80,7 +90,7 @@ def main() -> int:
         "train_rows": result.train_rows, "val_rows": result.val_rows, "test_rows": prep.split_sizes.get("test"),
         "epochs_planned": result.total_steps // max(1, math.ceil(result.train_rows / cfg.train.batch_size)),
         "epochs_run": epochs_run, "steps": result.steps, "stopped": result.stopped, "best_step": result.best_step,
-        "learning_rate": cfg.train.learning_rate, "train_seconds": round(result.seconds, 1),
+        "learning_rate": cfg.train.learning_rate, "overrides": train_over, "train_seconds": round(result.seconds, 1),
         "wall_seconds_incl_load": round(wall, 1), "seconds_per_epoch_per_100_rows": round(per_epoch_100, 1),
         "tokens_per_s": round(result.tokens_per_s, 1),
         "base_test_ppl": round(b_ppl, 2), "tuned_test_ppl": round(t_ppl, 2), "ppl_ratio": round(b_ppl / t_ppl, 2),

@@ -168,3 +168,22 @@ def test_semicolon_csv_from_a_european_spreadsheet(tmp_path):
     p = tmp_path / "eu.csv"
     p.write_text("User;Prompt\nein Hund;a dog, 8k\n", encoding="utf-8")
     assert pairs(load_examples(p, DataConfig())) == [("ein Hund", "a dog, 8k")]
+
+
+def test_example_jsonl_reader_round_trips_and_names_bad_lines(tmp_path):
+    from tailorkit.data.example import Example, read_examples, write_examples
+
+    path = write_examples(tmp_path / "ex.jsonl", [Example.simple("a cat", "cat, --ar 1:1", k=1)])
+    back = read_examples(path)
+    assert back[0].assistant == "cat, --ar 1:1" and back[0].meta == {"k": 1}
+    (tmp_path / "empty.jsonl").write_text("\n")
+    assert read_examples(tmp_path / "empty.jsonl") == []  # an empty split is no Examples, not an error
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(path.read_bytes() + b"{oops\n")
+    with pytest.raises(DataError) as exc:
+        read_examples(bad)
+    assert exc.value.where == f"{bad}:2" and "not JSON" in exc.value.one_line()
+    bad.write_bytes(path.read_bytes() + b'{"messages": "caf\xe9"}\n')
+    with pytest.raises(DataError, match="not valid UTF-8") as exc:
+        read_examples(bad)
+    assert exc.value.where == f"{bad}:2"

@@ -76,26 +76,17 @@ class Example:
 
 
 def read_examples(path: str | Path) -> list[Example]:
-    """Read Example JSONL; a bad line raises DataError naming file:line."""
+    """Read Example JSONL (an empty file is no Examples); a bad line raises DataError naming file:line."""
+    from .readers import decode_utf8, jsonl_objects
+
     path = Path(path)
     if not path.exists():
         raise DataError(f"file {path} does not exist", fix="run `tailor data prepare` first or check the path")
-    out: list[Example] = []
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise DataError("line is not valid UTF-8", where=f"{path}:{lineno}", fix="re-save the file as UTF-8") from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"not a JSON object ({exc.msg})", where=f"{path}:{lineno}",
-                                fix="each line must be one JSON object") from None
-            out.append(Example.from_dict(obj, where=f"{path}:{lineno}"))
-    return out
+    data = path.read_bytes()
+    if not data.strip():
+        return []
+    text = decode_utf8(path, data)
+    return [Example.from_dict(obj, where=f"{path}:{lineno}") for lineno, obj in jsonl_objects(path, text)]
 
 
 def iter_jsonl_dicts(examples: Iterable[Example]) -> Iterator[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,9 +167,8 @@ def _open_quote(lines: list[str], first: int, last: int, delimiter: str) -> tupl
     return open_line, open_field
 
 
-def _read_jsonl(path: Path, text: str) -> Records:
-    rows: list[dict[str, Any]] = []
-    numbers: list[int] = []
+def jsonl_objects(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line; a line that is not one JSON object raises DataError."""
     for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
@@ -180,6 +180,13 @@ def _read_jsonl(path: Path, text: str) -> Records:
         if not isinstance(obj, dict):
             raise DataError(f"line holds a JSON {type(obj).__name__}, not an object", where=f"{path}:{lineno}",
                             fix='make every line one JSON object, e.g. {"messages": [...]}')
+        yield lineno, obj
+
+
+def _read_jsonl(path: Path, text: str) -> Records:
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    for lineno, obj in jsonl_objects(path, text):
         rows.append(obj)
         numbers.append(lineno)
     return Records(path, rows, numbers, "line", _keys(rows))
