@@ -95,6 +95,8 @@ class FakeOpenAI:
         raw = b""
         while True:
             msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return  # the client died mid-request (kill -9): nothing complete arrived, nothing to log
             raw += msg.get("body", b"")
             if not msg.get("more_body"):
                 break

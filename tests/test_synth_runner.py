@@ -27,7 +27,7 @@ def server():
 
 
 def bodies_mentioning(srv: FakeOpenAI, text: str, since: float = 0.0) -> list[dict]:
-    return [r for r in list(srv.requests) if r["t"] >= since and text in json.dumps(r["body"]["messages"])]
+    return [r for r in list(srv.requests) if r["t"] >= since and text in json.dumps(r["body"].get("messages"))]
 
 
 def test_every_row_ends_as_one_output_aside_or_error_row_under_faults(tmp_path, server):
