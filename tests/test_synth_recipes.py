@@ -94,7 +94,8 @@ def test_run_synth_step_runs_the_configured_recipe(tmp_path, server):
     assert result.output == tmp_path / "data" / "s.jsonl" and result.kept == 4
 
 
-def test_local_teacher_with_the_tiny_model(tmp_path, tiny_model_dir):
+def test_local_teacher_with_the_tiny_model(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    monkeypatch.delenv("TAILOR_QUIET")  # bars on: only the runner's bar may show, not one per teacher batch
     src = tmp_path / "outs.txt"
     src.write_text("portrait of a girl on roller skates, neon city at night\n", encoding="utf-8")
     cfg = build_config({"model": {"base": str(tiny_model_dir)},
@@ -103,6 +104,8 @@ def test_local_teacher_with_the_tiny_model(tmp_path, tiny_model_dir):
                                   "request_max_tokens": 8, "min_chars": 1, "max_overlap": 1.0}},
                        root=tmp_path)
     result = backtranslate(cfg, src, out=tmp_path / "o.jsonl")
+    err = capsys.readouterr().err
+    assert "synth backtranslate" in err and "generating" not in err and "local teacher" not in err
     kept, aside, errors = (read_jsonl(p) for p in (result.output, result.aside, result.errors))
     assert len(kept) + len(aside) == 1 and not errors
     for row in kept + aside:

@@ -11,8 +11,11 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 console = Console(stderr=True)
 
 
-def progress(*extra_columns) -> Progress:
-    """A rich Progress with bar, count, elapsed, ETA and any extra columns (e.g. loss, tok/s)."""
+def progress(*extra_columns, enabled: bool = True) -> Progress:
+    """A rich Progress with bar, count, elapsed, ETA and any extra columns (e.g. loss, tok/s).
+
+    enabled=False for work that runs inside another bar (e.g. one batch of the synth runner's rows).
+    """
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -21,7 +24,7 @@ def progress(*extra_columns) -> Progress:
         TimeRemainingColumn(),
         *extra_columns,
         console=console,
-        disable=bool(os.environ.get("TAILOR_QUIET")),
+        disable=not enabled or bool(os.environ.get("TAILOR_QUIET")),
         transient=False,
     )
 

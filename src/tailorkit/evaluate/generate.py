@@ -117,7 +117,7 @@ def _finish(new_ids: list[int], eos_ids: set[int]) -> tuple[list[int], bool]:
 
 
 def generate(model, tokenizer, conversations: Sequence[list[dict]], gen_cfg: GenerationConfig, *,
-             description: str | None = None, batch_size: int = 8) -> list[Generation]:
+             description: str | None = None, batch_size: int = 8, show_progress: bool = True) -> list[Generation]:
     """Answer each conversation (a list of chat messages ending before the assistant's turn).
 
     Greedy when gen_cfg.temperature == 0, seeded sampling otherwise; results come back in input order.
@@ -139,7 +139,8 @@ def generate(model, tokenizer, conversations: Sequence[list[dict]], gen_cfg: Gen
     model.eval()
     devices = [device.index or 0] if device.type == "cuda" else []
     try:
-        with torch.inference_mode(), torch.random.fork_rng(devices=devices), progress() as bar:
+        with torch.inference_mode(), torch.random.fork_rng(devices=devices), \
+                progress(enabled=show_progress) as bar:
             torch.manual_seed(gen_cfg.seed)
             task = bar.add_task(description or "generating", total=len(prompts))
             for start in range(0, len(order), max(1, batch_size)):

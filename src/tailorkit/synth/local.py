@@ -83,8 +83,9 @@ class LocalTeacher:
             top_p=float(params.get("top_p") or 1.0),
             seed=int(params.get("seed") or 0),
         )
-        gens = generate(self._model, self._tok, conversations, gen_cfg, description="local teacher",
-                        batch_size=len(conversations))
+        # One batch of the runner's rows: the runner's own bar shows the progress.
+        gens = generate(self._model, self._tok, conversations, gen_cfg, batch_size=len(conversations),
+                        show_progress=False)
         out = []
         for conv, gen in zip(conversations, gens):
             n_prompt = len(self._tok.apply_chat_template(conv, add_generation_prompt=True, tokenize=True,
