@@ -53,8 +53,15 @@ def test_resolved_config_round_trips(tmp_path):
     cfg = load_config(write(tmp_path, "train:\n  run_name: r1\n  lora_r: 8\n"))
     out = write_resolved(cfg, cfg.run_dir)
     again = load_config(out)
-    assert again.train.lora_r == 8 and again.model_dump(exclude={"root"}) == cfg.model_dump(exclude={"root"})
+    assert again.train.lora_r == 8
+    assert again.model_dump(exclude={"root", "project_dir"}) == cfg.model_dump(exclude={"root", "project_dir"})
     assert "root" not in yaml.safe_load(out.read_text())
+    # The copy in runs/r1/ resolves paths against the project, not against runs/r1/ ...
+    assert again.root == cfg.root.resolve() and again.run_dir == cfg.run_dir.resolve()
+    # ... and still does after the whole project moves.
+    moved = tmp_path.parent / (tmp_path.name + "-moved")
+    tmp_path.rename(moved)
+    assert load_config(moved / "runs" / "r1" / "config.yaml").root == moved.resolve()
 
 
 def test_cli_reports_a_config_typo_in_one_line_with_exit_2(tmp_path, capsys):

@@ -37,6 +37,10 @@ class TailorConfig(Section):
     synth: SynthConfig = Field(default_factory=SynthConfig)
     kb: KBConfig = Field(default_factory=KBConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    project_dir: str | None = Field(
+        None, description="folder that relative paths resolve against, relative to this file; unset = this "
+                          "file's folder. The resolved copy in runs/<name>/config.yaml sets it, so "
+                          "`tailor compare -c runs/<name>/config.yaml` works from anywhere")
     root: Path = Field(default_factory=Path.cwd, exclude=True, description="folder of tailor.yaml")
 
     def path(self, relative: str | Path) -> Path:
@@ -84,6 +88,9 @@ def build_config(data: dict[str, Any], *, root: Path, source: str = CONFIG_NAME)
     if not isinstance(data, dict):
         raise ConfigError("the file must hold a mapping of keys to values", where=source,
                           fix="start from `tailor init` or examples/midjourney/tailor.yaml")
+    project_dir = data.get("project_dir")
+    if isinstance(project_dir, str) and project_dir:
+        root = (root / Path(project_dir).expanduser()).resolve()
     try:
         cfg = TailorConfig.model_validate({**data, "root": root})
     except ValidationError as exc:
@@ -138,11 +145,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def write_resolved(cfg: TailorConfig, run_dir: Path) -> Path:
-    """Write the fully resolved config into the run directory (atomically)."""
+    """Write the fully resolved config into the run directory (atomically). Its project_dir points
+    back at the project (relative, so moving the whole project keeps it valid)."""
+    import os
+
     run_dir.mkdir(parents=True, exist_ok=True)
     out = run_dir / "config.yaml"
     tmp = out.with_suffix(".yaml.tmp")
-    tmp.write_text(cfg.to_yaml(), encoding="utf-8")
+    home = Path(os.path.relpath(cfg.root.resolve(), run_dir.resolve())).as_posix()
+    tmp.write_text(cfg.model_copy(update={"project_dir": home}).to_yaml(), encoding="utf-8")
     tmp.replace(out)
     return out
 
