@@ -9,6 +9,9 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 console = Console(stderr=True)
+if not console.is_terminal and "COLUMNS" not in os.environ:
+    # A log file or CI: rich would assume 80 columns and squeeze "155/289 0:18:16" into "155… 0:…".
+    console.width = 132
 
 
 def progress(*extra_columns, enabled: bool = True) -> Progress:
