@@ -75,3 +75,21 @@ def test_full_fine_tuning_gets_a_small_default_learning_rate(tmp_path):
     assert resolve_train_defaults(lora).train.learning_rate == 1e-3
     assert resolve_train_defaults(full).train.learning_rate == 2e-5 and full.train.learning_rate == 1e-3
     assert resolve_train_defaults(chosen).train.learning_rate == 1e-4
+    # Adapters: the small-model default below 500M parameters, the usual 2e-4 from there on.
+    assert resolve_train_defaults(lora, n_params=135_000_000).train.learning_rate == 1e-3
+    assert resolve_train_defaults(lora, n_params=7_000_000_000).train.learning_rate == 2e-4
+    assert resolve_train_defaults(full, n_params=7_000_000_000).train.learning_rate == 2e-5
+    set_lr = build_config({"train": {"learning_rate": 5e-4}}, root=tmp_path)
+    assert resolve_train_defaults(set_lr, n_params=7_000_000_000).train.learning_rate == 5e-4
+
+
+def test_base_parameter_count_leaves_out_the_adapter(tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from tailorkit.models import load_model
+    from tailorkit.train.trainer import base_parameter_count
+
+    model = load_model(str(tiny_model_dir), device="cpu")
+    n = sum(p.numel() for p in model.parameters())
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    assert base_parameter_count(peft_model) == n < sum(p.numel() for p in peft_model.parameters())

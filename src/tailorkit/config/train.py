@@ -17,9 +17,9 @@ class TrainConfig(Section):
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="dropout on the LoRA path")
     target_modules: str | list[str] = Field("all-linear", description="'all-linear' or a list of module names")
     learning_rate: float = Field(
-        1e-3, gt=0, description="peak learning rate; the default is tuned for LoRA on small models (SmolLM2-135M): "
-                                "use 1e-4 to 2e-4 for adapters on models of 1B+ parameters; method full uses "
-                                "2e-5 unless this is set")
+        1e-3, gt=0, description="peak learning rate. Unset: 1e-3 for adapters on models under 500M parameters "
+                                "(tuned on SmolLM2-135M), 2e-4 for adapters on larger models, 2e-5 for method "
+                                "full; the resolved config in the run records the value used")
     epochs: int | None = Field(
         None, ge=1, description="passes over the train split; None = automatic: 3, or more for small sets "
                                 "(at least 300 rows seen, at most 10 epochs), with early stopping")

@@ -33,8 +33,12 @@ from .plan import Plan, build_scheduler, epoch_steps, make_plan, step_rows
 from .tokenize import IGNORE, encode_examples
 
 RESUME_HINT = "resume with tailor train --resume"
-# train.learning_rate's default (1e-3) suits adapters; updating every weight needs a far smaller step.
+# train.learning_rate's default (1e-3) suits adapters on small models (measured on the bundled 135M:
+# benchmarks/bench_train_midjourney.py); adapters on models of LARGE_MODEL_PARAMS or more get the usual
+# 2e-4, and updating every weight needs a far smaller step still.
 FULL_FINE_TUNING_LR = 2e-5
+LARGE_MODEL_PARAMS = 500_000_000
+LARGE_MODEL_ADAPTER_LR = 2e-4
 
 
 @dataclass
@@ -125,12 +129,26 @@ def _progress_bar(enabled: bool):
     return progress(TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"))
 
 
-def resolve_train_defaults(cfg: TailorConfig) -> TailorConfig:
-    """A copy of cfg with defaults that depend on other settings filled in (full fine-tuning lr)."""
-    if cfg.train.method == "full" and "learning_rate" not in cfg.train.model_fields_set:
-        cfg = cfg.model_copy(deep=True)
-        cfg.train.learning_rate = FULL_FINE_TUNING_LR
+def resolve_train_defaults(cfg: TailorConfig, n_params: int | None = None) -> TailorConfig:
+    """A copy of cfg with the defaults that depend on other settings filled in: the learning rate by
+    method and, once the model is loaded (n_params = its base parameter count), by model size."""
+    if "learning_rate" in cfg.train.model_fields_set:
+        return cfg
+    if cfg.train.method == "full":
+        lr = FULL_FINE_TUNING_LR
+    elif n_params is not None and n_params >= LARGE_MODEL_PARAMS:
+        lr = LARGE_MODEL_ADAPTER_LR
+    else:
+        return cfg
+    cfg = cfg.model_copy(deep=True)
+    cfg.train.learning_rate = lr
     return cfg
+
+
+def base_parameter_count(model) -> int:
+    """Parameters of the base model, adapters excluded (a 4-bit weight packs two values per element)."""
+    return sum(p.numel() * (2 if type(p).__name__ == "Params4bit" else 1)
+               for name, p in model.named_parameters() if "lora_" not in name)
 
 
 def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
@@ -175,6 +193,8 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
         plan = Plan(**saved)  # continue to the same final step whatever the config says now
 
     model = build_model(cfg, tok, accelerator.device, mp)
+    cfg = resolve_train_defaults(cfg, base_parameter_count(model))
+    tcfg = cfg.train
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
     scheduler = build_scheduler(optimizer, tcfg, plan.total_steps)
