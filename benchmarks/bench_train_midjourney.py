@@ -90,7 +90,8 @@ def main() -> int:
         "train_rows": result.train_rows, "val_rows": result.val_rows, "test_rows": prep.split_sizes.get("test"),
         "epochs_planned": result.total_steps // max(1, math.ceil(result.train_rows / cfg.train.batch_size)),
         "epochs_run": epochs_run, "steps": result.steps, "stopped": result.stopped, "best_step": result.best_step,
-        "learning_rate": cfg.train.learning_rate, "overrides": train_over, "train_seconds": round(result.seconds, 1),
+        # the value training used: unset, it depends on the method and the model size
+        "learning_rate": yaml.safe_load((cfg.run_dir / "config.yaml").read_text())["train"]["learning_rate"], "overrides": train_over, "train_seconds": round(result.seconds, 1),
         "wall_seconds_incl_load": round(wall, 1), "seconds_per_epoch_per_100_rows": round(per_epoch_100, 1),
         "tokens_per_s": round(result.tokens_per_s, 1),
         "base_test_ppl": round(b_ppl, 2), "tuned_test_ppl": round(t_ppl, 2), "ppl_ratio": round(b_ppl / t_ppl, 2),

@@ -79,6 +79,7 @@ def test_full_fine_tuning_gets_a_small_default_learning_rate(tmp_path):
     assert resolve_train_defaults(lora, n_params=135_000_000).train.learning_rate == 1e-3
     assert resolve_train_defaults(lora, n_params=7_000_000_000).train.learning_rate == 2e-4
     assert resolve_train_defaults(full, n_params=7_000_000_000).train.learning_rate == 2e-5
+    assert resolve_train_defaults(full, n_params=135_000_000).train.learning_rate == 1e-4
     set_lr = build_config({"train": {"learning_rate": 5e-4}}, root=tmp_path)
     assert resolve_train_defaults(set_lr, n_params=7_000_000_000).train.learning_rate == 5e-4
 

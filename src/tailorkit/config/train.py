@@ -18,8 +18,8 @@ class TrainConfig(Section):
     target_modules: str | list[str] = Field("all-linear", description="'all-linear' or a list of module names")
     learning_rate: float = Field(
         1e-3, gt=0, description="peak learning rate. Unset: 1e-3 for adapters on models under 500M parameters "
-                                "(tuned on SmolLM2-135M), 2e-4 for adapters on larger models, 2e-5 for method "
-                                "full; the resolved config in the run records the value used")
+                                "(tuned on SmolLM2-135M), 2e-4 for adapters on larger models; method full: 1e-4 "
+                                "under 500M, 2e-5 from there; the run's resolved config records the value used")
     epochs: int | None = Field(
         None, ge=1, description="passes over the train split; None = automatic: 3, or more for small sets "
                                 "(at least 300 rows seen, at most 10 epochs), with early stopping")

@@ -33,12 +33,13 @@ from .plan import Plan, build_scheduler, epoch_steps, make_plan, step_rows
 from .tokenize import IGNORE, encode_examples
 
 RESUME_HINT = "resume with tailor train --resume"
-# train.learning_rate's default (1e-3) suits adapters on small models (measured on the bundled 135M:
-# benchmarks/bench_train_midjourney.py); adapters on models of LARGE_MODEL_PARAMS or more get the usual
-# 2e-4, and updating every weight needs a far smaller step still.
-FULL_FINE_TUNING_LR = 2e-5
+# Learning rates when train.learning_rate is unset, by method and model size. Small-model values were
+# measured on the bundled 135M (benchmarks/bench_train_midjourney.py: LoRA best at 1e-3; full
+# fine-tuning 2e-5 -> test ppl 68.4, 1e-4 -> 45.3, 2e-4 -> 43.9 but overfitting by epoch 3); models
+# of LARGE_MODEL_PARAMS or more get the values usual for 1B+ models.
 LARGE_MODEL_PARAMS = 500_000_000
-LARGE_MODEL_ADAPTER_LR = 2e-4
+SMALL_MODEL_ADAPTER_LR, LARGE_MODEL_ADAPTER_LR = 1e-3, 2e-4
+SMALL_MODEL_FULL_LR, FULL_FINE_TUNING_LR = 1e-4, 2e-5
 
 
 @dataclass
@@ -130,15 +131,17 @@ def _progress_bar(enabled: bool):
 
 
 def resolve_train_defaults(cfg: TailorConfig, n_params: int | None = None) -> TailorConfig:
-    """A copy of cfg with the defaults that depend on other settings filled in: the learning rate by
-    method and, once the model is loaded (n_params = its base parameter count), by model size."""
+    """A copy of cfg whose learning rate, when the user set none, suits the method and the model size
+    (n_params: the base parameter count once the model is loaded; before that, None gives adapters
+    the config default and full fine-tuning the cautious large-model value)."""
     if "learning_rate" in cfg.train.model_fields_set:
         return cfg
+    small = n_params is not None and n_params < LARGE_MODEL_PARAMS
     if cfg.train.method == "full":
-        lr = FULL_FINE_TUNING_LR
-    elif n_params is not None and n_params >= LARGE_MODEL_PARAMS:
-        lr = LARGE_MODEL_ADAPTER_LR
+        lr = SMALL_MODEL_FULL_LR if small else FULL_FINE_TUNING_LR
     else:
+        lr = SMALL_MODEL_ADAPTER_LR if small or n_params is None else LARGE_MODEL_ADAPTER_LR
+    if lr == cfg.train.learning_rate:
         return cfg
     cfg = cfg.model_copy(deep=True)
     cfg.train.learning_rate = lr
@@ -156,7 +159,6 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
     import torch
     from accelerate.utils import gather_object, set_seed
 
-    cfg = resolve_train_defaults(cfg)
     tcfg, run_dir = cfg.train, cfg.run_dir
     data_dir = run_dir / "data"
     if not (data_dir / "train.jsonl").exists():
