@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,12 +22,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_up(url: str, timeout: float = 30.0) -> None:
@@ -74,6 +67,7 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.1)
     args = ap.parse_args()
 
+    from local_http import free_port
     from openai_server import phrases
 
     from tailorkit.config import build_config

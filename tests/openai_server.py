@@ -25,11 +25,12 @@ import hashlib
 import json
 import random
 import re
-import socket
 import sys
 import threading
 import time
 from collections import Counter
+
+from local_http import free_port
 
 WORDS = ("amber harbor lantern quiet meadow copper falcon velvet canyon orchid glacier ember willow "
          "nebula marble tundra saffron cobalt prism thunder lotus garnet cedar vapor quartz sparrow "
@@ -71,7 +72,7 @@ class FakeOpenAI:
                  reject_response_format: bool = False) -> None:
         self.latency, self.slow_s, self.retry_after = latency, slow_s, retry_after
         self.reject_response_format = reject_response_format  # like servers without structured outputs
-        self.host, self.port = host, port or _free_port()
+        self.host, self.port = host, port or free_port()
         self.requests: list[dict] = []
         self.attempts: Counter[str] = Counter()
         self.log_path = log_path
@@ -212,10 +213,6 @@ def read_jsonl(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main(argv: list[str]) -> None:

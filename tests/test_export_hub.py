@@ -13,12 +13,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
+from local_http import QuietHandler, send_json, serve
 
 from test_evaluate_support import make_run
 from test_evaluate_support import one_thread  # noqa: F401  (fixture)
@@ -27,21 +26,13 @@ TOKEN = "hf_tailorkitSECRETtoken_0123456789abcdef"
 TAILOR = [sys.executable, "-c", "import sys; from tailorkit.cli import main; sys.exit(main(sys.argv[1:]))"]
 
 
-class FakeHub(BaseHTTPRequestHandler):
+class FakeHub(QuietHandler):
     requests: list[dict] = []
     repos: dict[str, dict] = {}
     files: dict[str, dict[str, bytes]] = {}
 
-    def log_message(self, *args):  # keep the test output quiet
-        pass
-
     def _reply(self, status: int, obj) -> None:
-        body = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, status, obj)
 
     def _record(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -92,12 +83,8 @@ class FakeHub(BaseHTTPRequestHandler):
 @pytest.fixture
 def hub():
     FakeHub.requests, FakeHub.repos, FakeHub.files = [], {}, {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeHub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(FakeHub) as url:
+        yield url
 
 
 def _env(**extra) -> dict[str, str]:

@@ -2,12 +2,10 @@
 relevance threshold, sources delimited as data, [n] markers mapped back to path + lines."""
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+from local_http import QuietHandler, free_port, read_json, send_json, serve
 
 from tailorkit.config import build_config
 from tailorkit.kb.answer import NO_CITATION_NOTE, ask
@@ -79,38 +77,26 @@ def test_answer_with_a_tuned_run(kb_root, tiny_model_dir):
         ask(cfg, "Which wifi password rule applies to guests?", run="missing")
 
 
-class _Endpoint(BaseHTTPRequestHandler):
+class _Endpoint(QuietHandler):
     """An OpenAI-compatible chat endpoint that cites the source holding 'euros' (and one bogus [9])."""
 
     requests: list[dict] = []
 
     def do_POST(self):  # noqa: N802 - http.server API
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = read_json(self)
         _Endpoint.requests.append(body)
         user = body["messages"][-1]["content"]
         n = next(i for i, part in enumerate(user.split("<source ")[1:], start=1) if "euros" in part)
         reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                  "choices": [{"index": 0, "finish_reason": "stop",
                               "message": {"role": "assistant", "content": f"Up to 40 euros per day [{n}][9]."}}]}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        send_json(self, 200, reply)
 
 
 def test_endpoint_answer_markers_map_to_sources(kb_root):
-    server = HTTPServer(("127.0.0.1", 0), _Endpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        cfg = _cfg(kb_root, answer_base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", answer_model="judge-1")
+    with serve(_Endpoint) as url:
+        cfg = _cfg(kb_root, answer_base_url=f"{url}/v1", answer_model="judge-1")
         answer = ask(cfg, "How much are meal expenses reimbursed on trips?", k=3)
-    finally:
-        server.shutdown()
     assert answer.cited_by_model and [c.doc_id for c in answer.citations] == ["policies/expenses.txt"]
     assert answer.text.endswith("[" + str(answer.citations[0].n) + "].") and "[9]" not in answer.text
     sent = _Endpoint.requests[-1]
@@ -144,13 +130,9 @@ def test_bundled_model_answers_with_a_citation_to_the_fact_file(kb_root):
 
 
 def test_endpoint_that_refuses_connections_or_a_missing_key_is_one_kb_error(kb_root, monkeypatch):
-    import socket
-
     from tailorkit.errors import KBError
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: nothing listens there
+    port = free_port()  # nothing listens there
     cfg = _cfg(kb_root, answer_base_url=f"http://127.0.0.1:{port}/v1", answer_model="judge-1")
     with pytest.raises(KBError, match="cannot reach the answer endpoint") as exc:
         ask(cfg, "How much are meal expenses reimbursed on trips?", k=3)

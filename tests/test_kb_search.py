@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from local_http import free_port
 
 from tailorkit.config import TailorConfig
 from tailorkit.config.kb import KBConfig
@@ -97,11 +98,6 @@ def test_kb_search_one_shot_and_bad_arguments(cfg, embedder):
 
 
 def test_refused_kb_url_through_the_searcher(tmp_path, embedder):
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cfg = TailorConfig(root=tmp_path, kb=KBConfig(url=f"http://127.0.0.1:{port}"))
+    cfg = TailorConfig(root=tmp_path, kb=KBConfig(url=f"http://127.0.0.1:{free_port()}"))
     with pytest.raises(KBError, match="cannot reach the Qdrant server"):
         Searcher(cfg, embedder=embedder)

@@ -2,57 +2,37 @@
 HTTP server started here (batching, order, normalisation, errors)."""
 from __future__ import annotations
 
-import json
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import numpy as np
 import pytest
+from local_http import QuietHandler, free_port, read_json, send_json, serve
 
 from tailorkit.config.kb import KBConfig
 from tailorkit.errors import KBError
 from tailorkit.kb.embed import get_embedder
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     requests: list[dict] = []
 
-    def log_message(self, *args) -> None:  # keep pytest output clean
-        pass
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+    def do_POST(self) -> None:  # noqa: N802 - http.server API
+        body = read_json(self)
         type(self).requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
         if body["model"] == "broken":
-            self.send_response(400)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(json.dumps({"error": {"message": "no such model"}}).encode())
-            return
+            return send_json(self, 400, {"error": {"message": "no such model"}})
         texts = body["input"]
         # Vector = (len, vowels, 3) unnormalised, returned in reverse order to test re-sorting by index.
         data = [{"object": "embedding", "index": i,
                  "embedding": [float(len(t)), float(sum(c in "aeiou" for c in t)), 3.0]} for i, t in enumerate(texts)]
         payload = {"object": "list", "data": data[::-1], "model": body["model"],
                    "usage": {"prompt_tokens": 1, "total_tokens": 1}}
-        raw = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        send_json(self, 200, payload)
 
 
 @pytest.fixture
 def server():
     _Handler.requests = []
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
-    srv.server_close()
+    with serve(_Handler) as url:
+        yield url + "/v1"
 
 
 def test_openai_embedder_batches_reorders_and_normalises(server, monkeypatch):
@@ -78,10 +58,7 @@ def test_openai_embedder_errors_are_kberrors(server, monkeypatch):
     monkeypatch.delenv("MISSING_KEY", raising=False)
     with pytest.raises(KBError, match="MISSING_KEY"):
         get_embedder(KBConfig(embedder="openai:x", embed_base_url=server, api_key_env="MISSING_KEY"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cfg = KBConfig(embedder="openai:x", embed_base_url=f"http://127.0.0.1:{port}/v1")
+    cfg = KBConfig(embedder="openai:x", embed_base_url=f"http://127.0.0.1:{free_port()}/v1")
     with pytest.raises(KBError, match="cannot reach the embeddings endpoint"):
         get_embedder(cfg)
 

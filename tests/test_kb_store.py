@@ -1,10 +1,9 @@
 """Store contract: the same behaviour from Qdrant Edge and from qdrant-client (local mode)."""
 from __future__ import annotations
 
-import socket
-
 import numpy as np
 import pytest
+from local_http import free_port
 
 from tailorkit.config.kb import KBConfig
 from tailorkit.errors import KBError
@@ -159,10 +158,7 @@ def test_wrong_vector_shapes_are_kberrors(store):
 
 
 def test_refused_connection_is_a_fast_kberror(tmp_path):
-    with socket.socket() as sock:  # a port nobody listens on: bind, then close
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cfg = KBConfig(url=f"http://127.0.0.1:{port}", embedder="fake")
+    cfg = KBConfig(url=f"http://127.0.0.1:{free_port()}", embedder="fake")
     with pytest.raises(KBError) as exc:
         open_store(cfg, tmp_path, DIM)
     assert "kb.url" in exc.value.one_line() and "Fix:" in exc.value.one_line()
@@ -171,10 +167,7 @@ def test_refused_connection_is_a_fast_kberror(tmp_path):
 def test_refused_connection_through_the_cli_exits_2_with_one_line(tmp_path, capsys):
     from tailorkit.cli import main
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    (tmp_path / "tailor.yaml").write_text(f"kb:\n  url: http://127.0.0.1:{port}\n", encoding="utf-8")
+    (tmp_path / "tailor.yaml").write_text(f"kb:\n  url: http://127.0.0.1:{free_port()}\n", encoding="utf-8")
     rc = main(["kb", "search", "anything", "--mode", "bm25", "--config", str(tmp_path / "tailor.yaml")])
     err = capsys.readouterr().err.strip()
     assert rc == 2

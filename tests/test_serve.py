@@ -1,19 +1,13 @@
 """`tailor serve` speaks the OpenAI protocol: a real uvicorn server, the official openai client."""
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import pytest
+from local_http import free_port
 
 from tailorkit.config import build_config
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -25,7 +19,7 @@ def server(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("TEST_SERVE_KEY", "sekrit")
     cfg = build_config({"model": {"base": str(tiny_model_dir)}, "generation": {"max_new_tokens": 8},
                         "serve": {"api_key_env": "TEST_SERVE_KEY"}}, root=tmp_path)
-    port = _free_port()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

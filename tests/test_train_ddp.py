@@ -7,12 +7,12 @@ through torchrun, which is what a multi-CPU (or multi-node) user runs.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from local_http import free_port
 from test_train_run import env, make_project, one_thread  # noqa: F401  (autouse fixture)
 
 from tailorkit.config import load_config
@@ -25,9 +25,7 @@ TAILOR = Path(sys.executable).with_name("tailor")
 def test_two_process_cpu_training_ranks_agree(tiny_model_dir, tmp_path):
     # 17 rows on 2 processes x 4 rows: the last micro-batch of each epoch leaves rank 1 with no row.
     cfg_path = make_project(tmp_path, tiny_model_dir, n_train=17, epochs=2, lora_dropout=0.0)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cmd = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
            str(TAILOR), "train", "-c", str(cfg_path)]
