@@ -37,8 +37,8 @@ def main() -> int:
     from tailorkit.config import load_config
     from tailorkit.data.example import read_examples
     from tailorkit.evaluate import metrics as M
-    from tailorkit.evaluate.generate import generate
-    from tailorkit.train.load import load_base, load_tuned
+    from tailorkit.infer.hf_generate import generate
+    from tailorkit.infer.loading import load_base, load_tuned
 
     cfg = load_config(args.project)
     examples = read_examples(cfg.run_dir / "data" / "test.jsonl")[: args.max_rows]

@@ -49,7 +49,7 @@ def main() -> int:
 
     from tailorkit.config import build_config
     from tailorkit.data.prepare import prepare
-    from tailorkit.train.load import load_base, load_tuned
+    from tailorkit.infer.loading import load_base, load_tuned
     from tailorkit.train.metrics import read_metrics
     from tailorkit.train.trainer import train
 

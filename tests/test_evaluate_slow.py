@@ -17,7 +17,8 @@ def bundled_run(tmp_path_factory):
 
     from tailorkit.config import build_config
     from tailorkit.data.example import Example, write_examples
-    from tailorkit.train.load import load_base, save_tuned
+    from tailorkit.infer.loading import load_base
+    from tailorkit.train.load import save_tuned
 
     root = tmp_path_factory.mktemp("bundled")
     cfg = build_config({"generation": {"max_new_tokens": 48}, "compare": {"batch_size": 3}}, root=root)

@@ -68,7 +68,7 @@ def test_merged_loads_plainly_and_matches_base_plus_adapter(lora_run, merged_res
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    from tailorkit.train.load import load_tuned
+    from tailorkit.infer.loading import load_tuned
 
     out = merged_result.paths["merged"]
     assert (out / "model.safetensors").exists() and not (out / "adapter_config.json").exists()

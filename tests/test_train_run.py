@@ -94,7 +94,7 @@ def test_adapter_loads_with_plain_peft_and_matches_load_tuned(trained, tiny_mode
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from tailorkit.train.load import load_tuned
+    from tailorkit.infer.loading import load_tuned
 
     cfg, result = trained
     tuned, tok = load_tuned(result.adapter_dir, device="cpu")
@@ -214,7 +214,7 @@ def test_full_fine_tuning_saves_a_model_that_load_tuned_reads(tiny_model_dir, tm
     import torch
     from transformers import AutoModelForCausalLM
 
-    from tailorkit.train.load import load_tuned
+    from tailorkit.infer.loading import load_tuned
 
     result = train(load_config(make_project(tmp_path, tiny_model_dir, method="full", max_steps=2, learning_rate=1e-3)))
     assert (result.adapter_dir / "config.json").exists() and not (result.adapter_dir / "adapter_config.json").exists()

@@ -24,7 +24,7 @@ def test_bundled_model_trains_a_few_steps_and_loads(tmp_path):
     import torch
 
     from tailorkit.config import build_config
-    from tailorkit.train.load import load_tuned
+    from tailorkit.infer.loading import load_tuned
     from tailorkit.train.trainer import train
 
     cfg = build_config({"data": {"max_length": 128}, "train": {"max_steps": 2, "batch_size": 4}}, root=tmp_path)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,3 +212,11 @@ def load_model_and_tokenizer(model_cfg, device: str | None = None):
     model = load_model(mref, dtype=model_cfg.dtype, device=device, trust_remote_code=model_cfg.trust_remote_code,
                        tokenizer=tok)
     return model, tok
+
+
+@contextmanager
+def quiet_peft():
+    """Hide one FutureWarning that peft triggers on every model it wraps (a transformers v5 rename)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield

@@ -1,6 +1,8 @@
 """The `generation:` section: decoding settings shared by compare, ask and serve."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from .base import Section
@@ -18,6 +20,10 @@ class GenerationConfig(Section):
         False, description="also apply repetition_penalty and no_repeat_ngram_size to the prompt's tokens "
                            "(transformers' default); off lets answers reuse the request's words")
     seed: int = Field(0, description="seed for sampling")
+    engine: Literal["auto", "hf", "llamacpp"] = Field(
+        "auto", description="inference backend: hf (transformers), llamacpp (GGUF via llama-cpp-python), or "
+                            "auto (llama.cpp on CPU when installed and a GGUF of the model exists or can be "
+                            "written; hf otherwise)")
 
 
 class CompareConfig(Section):

@@ -19,7 +19,6 @@ from ..config import TailorConfig
 from ..data.example import Example, read_examples
 from ..errors import DataError, TrainError
 from . import metrics as M
-from .generate import generate
 
 
 @dataclass
@@ -74,19 +73,22 @@ def _inputs(cfg: TailorConfig) -> tuple[list[Example], Path]:
     return examples, adapter
 
 
-def _run_model(label: str, loader, examples: list[Example], cfg: TailorConfig) -> dict[str, Any]:
+def _run_model(label: str, which: str, examples: list[Example], cfg: TailorConfig) -> dict[str, Any]:
     """Load one model, answer and score the references, and let the model go before returning."""
     import torch
 
-    model, tok = loader()
+    from ..infer import open_hf
+
+    engine = open_hf(cfg, which)
     convs = [ex.prompt_messages() for ex in examples]
     start = time.perf_counter()
-    gens = generate(model, tok, convs, cfg.generation, description=f"{label}: generating",
-                    batch_size=cfg.compare.batch_size)
+    gens = engine.generate(convs, cfg.generation, description=f"{label}: generating",
+                           batch_size=cfg.compare.batch_size)
     gen_s = time.perf_counter() - start
-    nll = M.reference_nll(model, tok, examples, cfg.data.max_length, batch_size=cfg.compare.batch_size,
-                          description=f"{label}: scoring references")
-    del model, tok
+    nll = M.reference_nll(engine.model, engine.tokenizer, examples, cfg.data.max_length,
+                          batch_size=cfg.compare.batch_size, description=f"{label}: scoring references")
+    engine.close()
+    del engine
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -101,15 +103,14 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def compare(cfg: TailorConfig) -> CompareResult:
     """Answer the test split with base and tuned models, score both, write compare.json + report.html."""
-    from ..train.load import load_base, load_tuned
     from .report import render_report
 
     examples, adapter = _inputs(cfg)
     refs = [ex.assistant for ex in examples]
 
     # One model in memory at a time: the base is released before the tuned one loads.
-    base = _run_model("base", lambda: load_base(cfg), examples, cfg)
-    tuned = _run_model("tuned", lambda: load_tuned(adapter), examples, cfg)
+    base = _run_model("base", "base", examples, cfg)
+    tuned = _run_model("tuned", str(adapter), examples, cfg)
 
     rows: list[dict[str, Any]] = []
     per_model: dict[str, list[dict]] = {"base": [], "tuned": []}

@@ -88,7 +88,7 @@ def _load_local(ref: str, cfg: TailorConfig):
             return _MODELS[ref]
         folder = Path(ref).expanduser()
         if (folder / "adapter_config.json").exists() or (folder / "tailorkit.json").exists():
-            from ..train.load import load_tuned
+            from ..infer.loading import load_tuned
 
             loaded = load_tuned(folder)
         else:
@@ -102,12 +102,12 @@ def _load_local(ref: str, cfg: TailorConfig):
 
 
 def _generate_local(cfg: TailorConfig, ref: str, messages: list[dict]) -> str:
-    from ..evaluate.generate import generate
+    from ..infer.hf import HFEngine
 
     model, tok = _load_local(ref, cfg)
     if not getattr(tok, "chat_template", None):
         raise ModelError(f"the model '{ref}' has no chat template", fix="set model.chat_template or use an instruct model")
-    return generate(model, tok, [messages], cfg.generation, description="answering")[0].text
+    return HFEngine(model, tok, label=ref).generate([messages], cfg.generation, description="answering")[0].text
 
 
 def _generate_remote(cfg: TailorConfig, name: str, messages: list[dict]) -> str:

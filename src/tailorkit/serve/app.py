@@ -42,7 +42,7 @@ class ModelPool:
         with self._load_lock:
             if name not in self._models:
                 if name == "tuned":
-                    from ..train.load import load_tuned
+                    from ..infer.loading import load_tuned
 
                     self._models[name] = load_tuned(self.cfg.run_dir / "adapter")
                 else:
@@ -124,7 +124,7 @@ def create_app(cfg: TailorConfig, pool: ModelPool | None = None):
 
 
 def _generate(cfg: TailorConfig, pool: ModelPool, name: str, messages: list[dict], payload: dict) -> dict:
-    from ..evaluate.generate import generate
+    from ..infer.hf_generate import generate
 
     updates: dict[str, Any] = {}
     if payload.get("max_tokens") or payload.get("max_completion_tokens"):

@@ -74,7 +74,7 @@ class LocalTeacher:
 
     def _generate(self, conversations: list[list[dict]], params: dict[str, Any]) -> list[Completion]:
         from ..config.generation import GenerationConfig
-        from ..evaluate.generate import generate
+        from ..infer.hf import HFEngine
 
         self._load()
         gen_cfg = GenerationConfig(
@@ -84,15 +84,10 @@ class LocalTeacher:
             seed=int(params.get("seed") or 0),
         )
         # One batch of the runner's rows: the runner's own bar shows the progress.
-        gens = generate(self._model, self._tok, conversations, gen_cfg, batch_size=len(conversations),
-                        show_progress=False)
-        out = []
-        for conv, gen in zip(conversations, gens):
-            n_prompt = len(self._tok.apply_chat_template(conv, add_generation_prompt=True, tokenize=True,
-                                                         return_dict=False))
-            out.append(Completion(text=gen.text, finish_reason=gen.finish_reason,
-                                  usage=Usage(n_prompt, gen.n_tokens)))
-        return out
+        gens = HFEngine(self._model, self._tok).generate(conversations, gen_cfg, batch_size=len(conversations),
+                                                         show_progress=False)
+        return [Completion(text=gen.text, finish_reason=gen.finish_reason, usage=Usage(gen.prompt_tokens, gen.n_tokens))
+                for gen in gens]
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

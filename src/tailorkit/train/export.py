@@ -93,7 +93,7 @@ def _save_merged(adapter_src: Path, dest: Path, is_adapter: bool) -> None:
     import torch
     from transformers import GenerationConfig as HFGenerationConfig
 
-    from .load import load_tuned
+    from ..infer.loading import load_tuned
 
     model, tok = load_tuned(adapter_src, device="cpu")
     if is_adapter:
@@ -201,7 +201,7 @@ def push_folder(folder: Path, repo: str, cfg: TailorConfig, token: str) -> str:
 def export(cfg: TailorConfig, merge: bool | None = None, push: str | None = None) -> ExportResult:
     """Write run_dir/export/{adapter,merged} with model cards; upload one of them when `push` is a repo id."""
     from .checkpoint import publish_dir
-    from .load import read_meta
+    from ..infer.loading import read_meta
 
     merge = cfg.export.merge if merge is None else merge
     push = cfg.export.push if push is None else push

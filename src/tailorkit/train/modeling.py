@@ -7,21 +7,11 @@ dtype to save memory; trainable weights stay fp32.
 from __future__ import annotations
 
 import importlib.util
-import warnings
-from contextlib import contextmanager
 
 from ..config import TailorConfig
 from ..errors import TrainError
-from ..models import ModelRef, load_model, resolve_model
+from ..models import ModelRef, load_model, quiet_peft, resolve_model
 from ..progress import local_io_bars_off
-
-
-@contextmanager
-def quiet_peft():
-    """Hide one FutureWarning that peft triggers on every model it wraps (a transformers v5 rename)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        yield
 
 
 def mixed_precision(precision: str, device_type: str) -> str:

@@ -1,4 +1,4 @@
-"""Batched chat generation with one set of decoding settings (used by compare, synth and kb answers).
+"""Batched chat generation with transformers, one set of decoding settings (the HF engine's core).
 
 Prompts are rendered with the tokenizer's own chat template (the training template when the
 tokenizer came from an adapter) with `add_generation_prompt=True`, left-padded by hand so the
@@ -8,22 +8,12 @@ max_new_tokens cap ("length").
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Sequence
 
 from ..config.generation import GenerationConfig
 from ..errors import DataError
 from ..progress import progress
-
-
-@dataclass
-class Generation:
-    """One model answer. `n_tokens` counts generated tokens, not the terminator or padding."""
-
-    text: str
-    finish_reason: Literal["stop", "length"]
-    n_tokens: int
+from .engine import Generation
 
 
 def terminator_ids(model, tokenizer) -> list[int]:
@@ -84,7 +74,7 @@ def _penalties(gen_cfg: GenerationConfig, prompt_width: int):
     return LogitsProcessorList(procs)
 
 
-def _render(tokenizer, conversation: list[dict], index: int) -> list[int]:
+def render_prompt(tokenizer, conversation: list[dict], index: int) -> list[int]:
     if not isinstance(conversation, list) or not conversation:
         raise DataError(f"conversation {index} must be a non-empty list of messages",
                         where=f"conversations[{index}]", fix="pass [{'role': 'user', 'content': ...}, ...]")
@@ -116,21 +106,44 @@ def _finish(new_ids: list[int], eos_ids: set[int]) -> tuple[list[int], bool]:
     return new_ids, False
 
 
+class _TokenStreamer:
+    """transformers' streamer protocol (put/end) reduced to a callback per new token id (batch of 1)."""
+
+    def __init__(self, on_token: Callable[[int], None]):
+        self.on_token = on_token
+        self.prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:  # generate() first hands over the prompt
+            self.prompt_seen = True
+            return
+        for tid in value.reshape(-1).tolist():
+            self.on_token(int(tid))
+
+    def end(self) -> None:
+        pass
+
+
 def generate(model, tokenizer, conversations: Sequence[list[dict]], gen_cfg: GenerationConfig, *,
-             description: str | None = None, batch_size: int = 8, show_progress: bool = True) -> list[Generation]:
+             description: str | None = None, batch_size: int = 8, show_progress: bool = True,
+             on_token: Callable[[int], None] | None = None, stopping_criteria=None) -> list[Generation]:
     """Answer each conversation (a list of chat messages ending before the assistant's turn).
 
     Greedy when gen_cfg.temperature == 0, seeded sampling otherwise; results come back in input order.
+    `on_token` (one conversation only) receives each generated token id as it is produced;
+    `stopping_criteria` (a transformers StoppingCriteriaList) can end generation early.
     """
     import torch
 
     conversations = list(conversations)
+    if on_token is not None and len(conversations) != 1:
+        raise ValueError("on_token streams one conversation at a time")
     if not conversations:
         return []
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     eos_ids = terminator_ids(model, tokenizer)
     hf_cfg = _hf_generation_config(gen_cfg, eos_ids, pad_id)
-    prompts = [_render(tokenizer, conv, i) for i, conv in enumerate(conversations)]
+    prompts = [render_prompt(tokenizer, conv, i) for i, conv in enumerate(conversations)]
     # Longest first: similar lengths share a batch (less padding) and memory peaks early.
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     results: list[Generation | None] = [None] * len(prompts)
@@ -148,13 +161,15 @@ def generate(model, tokenizer, conversations: Sequence[list[dict]], gen_cfg: Gen
                 input_ids, mask = _left_pad([prompts[i] for i in idx], pad_id)
                 out = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device),
                                      generation_config=hf_cfg,
-                                     logits_processor=_penalties(gen_cfg, input_ids.shape[1]))
+                                     logits_processor=_penalties(gen_cfg, input_ids.shape[1]),
+                                     streamer=_TokenStreamer(on_token) if on_token is not None else None,
+                                     stopping_criteria=stopping_criteria)
                 for row, i in enumerate(idx):
                     new_ids = out[row, input_ids.shape[1]:].tolist()
                     kept, stopped = _finish(new_ids, set(eos_ids))
                     text = tokenizer.decode(kept, skip_special_tokens=True).strip()
                     results[i] = Generation(text=text, finish_reason="stop" if stopped else "length",
-                                            n_tokens=len(kept))
+                                            n_tokens=len(kept), prompt_tokens=len(prompts[i]))
                 bar.advance(task, len(idx))
     finally:
         model.train(was_training)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from tailorkit.config import GenerationConfig
-from tailorkit.evaluate.generate import Generation, generate, terminator_ids
+from tailorkit.infer.engine import Generation
+from tailorkit.infer.hf_generate import generate, terminator_ids
 from test_evaluate_support import PAIRS, conversation, load_tiny, overfit
 from test_evaluate_support import one_thread  # noqa: F401  (fixture)
 
