@@ -1,7 +1,8 @@
 """The transformers backend: any causal LM (base, PEFT adapter, merged, full fine-tune), CPU or GPU.
 
 Batched generation lives in `hf_generate.py` (left padding, penalties over generated tokens only,
-seeded in a forked RNG so concurrent callers do not disturb the process-wide torch RNG). Streaming
+seeded in a forked RNG so concurrent callers do not disturb the process-wide torch RNG). `generate_rows`
+(`hf_batch.py`) streams a whole batch, one callback per row and token, for the server. Streaming
 runs `generate` in a worker thread with a streamer; closing the stream sets a stopping criterion
 so the worker ends at the next token instead of finishing the whole answer.
 """
@@ -12,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from ..config.generation import GenerationConfig
 from .engine import Conversation, Delta, Engine, Generation
+from .hf_batch import IncrementalText, RowResult, RowSpec, generate_rows
 from .hf_generate import generate, render_prompt, terminator_ids
 
 
@@ -59,10 +61,8 @@ class HFEngine(Engine):
 
         worker = threading.Thread(target=work, name="hf-stream", daemon=True)
         worker.start()
-        tok = self.tokenizer
         stops = set(self.stop_ids)
-        ids: list[int] = []
-        sent = ""
+        text = IncrementalText(self.tokenizer)
         try:
             while True:
                 with ready:
@@ -73,23 +73,23 @@ class HFEngine(Engine):
                     if token_id is None:
                         if "error" in done:
                             raise done["error"]
-                        text = final.text if final is not None else sent
-                        tail = text[len(sent):] if text.startswith(sent) else ""
-                        yield Delta(tail, final.finish_reason, final.n_tokens, final.prompt_tokens)
+                        yield Delta(text.finish(final.text), final.finish_reason, final.n_tokens,
+                                    final.prompt_tokens)
                         return
                     if token_id in stops:
                         continue
-                    ids.append(token_id)
-                    text = tok.decode(ids, skip_special_tokens=True).lstrip()
-                    piece = ""
-                    # hold back an incomplete UTF-8 sequence until the next token completes it
-                    if not text.endswith("\ufffd") and text.startswith(sent) and len(text) > len(sent):
-                        piece, sent = text[len(sent):], text
                     # one delta per token (text may be empty): consumers see progress and can cancel
-                    yield Delta(piece, n_tokens=len(ids))
+                    piece = text.add(token_id)
+                    yield Delta(piece, n_tokens=len(text.ids))
         finally:
             cancelled.set()
             worker.join(timeout=30)
+
+    def generate_rows(self, prompts: Sequence[list[int]], specs: Sequence[RowSpec], gen: GenerationConfig, *,
+                      on_token=None, cancelled=None) -> list[RowResult]:
+        """Token-id prompts in one batch, each row with its own budget, sampling, seed and cancel flag,
+        every token streamed to `on_token(row, token_id)` (see infer/hf_batch.py); serve's batcher runs this."""
+        return generate_rows(self.model, self.tokenizer, prompts, specs, gen, on_token=on_token, cancelled=cancelled)
 
     def count_tokens(self, conversation_or_text: Conversation | str) -> int:
         if isinstance(conversation_or_text, str):
