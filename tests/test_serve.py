@@ -1,41 +1,22 @@
 """`tailor serve` speaks the OpenAI protocol: a real uvicorn server, the official openai client."""
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
-from local_http import free_port
-
-from tailorkit.config import build_config
+from serve_fixtures import running, tiny_config
 
 
 @pytest.fixture
 def server(tiny_model_dir, tmp_path, monkeypatch):
-    import uvicorn
-
-    from tailorkit.serve.app import create_app
-
     monkeypatch.setenv("TEST_SERVE_KEY", "sekrit")
-    cfg = build_config({"model": {"base": str(tiny_model_dir)}, "generation": {"max_new_tokens": 8},
-                        "serve": {"api_key_env": "TEST_SERVE_KEY"}}, root=tmp_path)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with running(tiny_config(tiny_model_dir, tmp_path, api_key_env="TEST_SERVE_KEY")) as (url, _):
+        yield url
 
 
 def test_chat_completion_with_the_openai_client(server):
     import openai
 
     client = openai.OpenAI(base_url=server, api_key="sekrit")
-    assert [m.id for m in client.models.list().data] == ["base", "kb"]  # no run yet -> no tuned model
+    assert [m.id for m in client.models.list().data] == ["base", "all-minilm-l6-v2"]  # no run, no kb yet
     resp = client.chat.completions.create(model="base", messages=[{"role": "user", "content": "a girl on roller skates"}],
                                           max_tokens=5)
     choice = resp.choices[0]

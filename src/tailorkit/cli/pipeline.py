@@ -61,13 +61,34 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
         config: Path = ConfigOption,
-        host: str = typer.Option(None, "--host", help="interface to bind (default serve.host)"),
+        host: str = typer.Option(None, "--host", help="interface to bind (default serve.host, 127.0.0.1)"),
         port: int = typer.Option(None, "--port", help="TCP port (default serve.port)"),
+        engine: str = typer.Option(None, "--engine", help="hf | llamacpp | auto | vllm (default serve.engine, "
+                                                          "then generation.engine)"),
+        print_command: bool = typer.Option(False, "--print-command", help="with --engine vllm: print the vLLM "
+                                                                           "command and exit"),
     ) -> None:
-        """Serve base, tuned and kb through an OpenAI-compatible API (/v1/chat/completions)."""
-        from ..serve.app import serve as run_server
+        """Serve base, every run, tuned and kb through an OpenAI-compatible API (/v1/chat/completions)."""
+        from ..errors import ConfigError
 
-        run_server(load(config), host=host, port=port)
+        cfg = load(config)
+        choice = engine or cfg.serve.engine
+        if choice not in (None, "hf", "llamacpp", "auto", "vllm"):
+            raise ConfigError(f"unknown engine '{choice}'", where="--engine", fix="use hf, llamacpp, auto or vllm")
+        if choice == "vllm":
+            import shlex
+
+            from ..serve.vllm import lora_modules, run_vllm, vllm_command
+
+            for note in lora_modules(cfg)[1]:
+                out.print(f"[yellow]left out[/] {note}")
+            out.print(shlex.join(vllm_command(cfg, host, port)), markup=False, highlight=False, soft_wrap=True)
+            if not print_command:
+                run_vllm(cfg, host=host, port=port)
+            return
+        from ..serve.run import serve as run_server
+
+        run_server(cfg, host=host, port=port, engine=choice)
 
     config_app = typer.Typer(help="Inspect the resolved configuration.", no_args_is_help=True)
 

@@ -1,6 +1,8 @@
 """Project-level settings: name, where runs go, seed."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from .base import Section
@@ -26,4 +28,21 @@ class ServeConfig(Section):
 
     host: str = Field("127.0.0.1", description="interface to bind; 0.0.0.0 exposes it to the network")
     port: int = Field(8000, ge=1, le=65535, description="TCP port")
-    api_key_env: str | None = Field(None, description="if set, clients must send this env var's value as Bearer token")
+    api_key_env: str | None = Field(
+        None, description="if set, clients must send this env var's value as Bearer token; the server refuses "
+                          "to start while the variable is unset")
+    engine: Literal["auto", "hf", "llamacpp", "vllm"] | None = Field(
+        None, description="backend: hf, llamacpp, auto, or vllm (runs vLLM's own OpenAI server with every run "
+                          "as a LoRA module; GPU, installed by you); unset = generation.engine")
+    max_batch_size: int = Field(16, ge=1, description="HF backend: most requests to one model generated together")
+    batch_wait_ms: float = Field(
+        15.0, ge=0.0, description="HF backend: after a request arrives, how long to wait for more to batch with it")
+    max_tokens_limit: int = Field(2048, ge=1, description="largest max_tokens a request may ask for")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest request body in bytes (413 above)")
+    max_prompt_chars: int | None = Field(
+        None, ge=1, description="largest prompt in characters, checked before tokenizing; unset = 8 characters "
+                                "per token of the model's context")
+    request_timeout_s: float = Field(300.0, gt=0, description="a generation running longer is stopped (504)")
+    shutdown_timeout_s: float = Field(
+        5.0, ge=0, description="on SIGTERM/Ctrl-C, generations stop at once; open connections get this long to close")
+    vllm_args: list[str] = Field(default_factory=list, description="extra arguments for `vllm serve` (--engine vllm)")
