@@ -6,14 +6,31 @@ import threading
 import time
 from contextlib import contextmanager
 
+import pytest
 from local_http import free_port
 
 from tailorkit.config import build_config
 
 
+# no repetition controls: greedy on the random tiny model then runs to max_tokens without stopping,
+# which the cancel, time-limit and SIGTERM tests need
+LONG = {"max_new_tokens": 8, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0}
+
+
 def tiny_config(tiny_model_dir, root, **serve):
-    return build_config({"model": {"base": str(tiny_model_dir)}, "generation": {"max_new_tokens": 8},
-                         "serve": serve}, root=root)
+    return build_config({"model": {"base": str(tiny_model_dir)}, "generation": LONG, "serve": serve}, root=root)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on a shared 2-core machine: one torch thread is ~10x faster than two fighting over
+    busy cores (the server's generation threads inherit it). Restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @contextmanager

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from serve_fixtures import running, tiny_config
+from serve_fixtures import one_thread, running, tiny_config  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

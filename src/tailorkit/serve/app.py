@@ -202,7 +202,7 @@ async def _respond(request: Request, served: Served, job: Job, body, *, chat: bo
             "model": body.model}
     if body.stream:
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_sse(job, head, chat, usage), media_type="text/event-stream",
+        return StreamingResponse(_sse(request, job, head, chat, usage), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     parts, finish, n = await _collect(request, job)
     text = "".join(parts)
@@ -238,7 +238,7 @@ def _sse_line(obj) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
 
 
-async def _sse(job: Job, head: dict, chat: bool, include_usage: bool):
+async def _sse(request: Request, job: Job, head: dict, chat: bool, include_usage: bool):
     kind = "chat.completion.chunk" if chat else "text_completion"
 
     def chunk(content: str | None, finish: str | None = None) -> str:
@@ -254,7 +254,12 @@ async def _sse(job: Job, head: dict, chat: bool, include_usage: bool):
             yield _sse_line(head | {"object": kind, "choices": [
                 {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
         while True:
-            event = await job.events.get()
+            try:
+                event = await asyncio.wait_for(job.events.get(), timeout=0.5)
+            except asyncio.TimeoutError:  # nothing to send yet: notice a client that left without a write
+                if await request.is_disconnected():
+                    return
+                continue
             if event[0] == "delta":
                 yield chunk(event[1])
             elif event[0] == "done":
