@@ -49,8 +49,12 @@ def test_sampling_depends_on_the_row_seed_only(tiny_model_dir):
     hot = dict(max_new_tokens=12, temperature=1.5)
     a, b, c = engine.generate_rows([prompt] * 3, [RowSpec(seed=1, **hot), RowSpec(seed=2, **hot), RowSpec(seed=1, **hot)], GEN)
     assert a.ids == c.ids and a.ids != b.ids
+    import torch
+
+    state = torch.get_rng_state()
     (again,) = engine.generate_rows([prompt], [RowSpec(seed=1, **hot)], GEN)
     assert again.ids == a.ids
+    assert torch.equal(state, torch.get_rng_state())  # per-row generators: the process RNG is untouched
 
 
 def test_incremental_text_concatenates_to_the_decoded_answer(tiny_model_dir):
