@@ -59,9 +59,14 @@ MSG = [{"role": "user", "content": "a lighthouse in a storm"}]
 
 
 def test_models_lists_exactly_what_can_be_served(served):
+    import openai
+
     url, pool = served
     assert [m.id for m in _client(url).models.list().data] == ["base", "tuned", "demo", "other", "kb",
                                                                 "all-minilm-l6-v2"]
+    assert _client(url).models.retrieve("demo").id == "demo"
+    with pytest.raises(openai.NotFoundError, match="available: base, tuned, demo, other, kb"):
+        _client(url).models.retrieve("gpt-9")
 
 
 def test_every_run_answers_and_tuned_shares_its_runs_engine(served):
@@ -188,6 +193,7 @@ BAD = [
     ({"model": "base", "messages": [{"role": "user", "content": "x" * 1_000_000}]}, 400, "messages"),
     ({"model": "gpt-9", "messages": MSG}, 404, "model"),
     ({"model": "kb", "messages": [{"role": "system", "content": "only a system message"}]}, 400, "messages"),
+    ({"model": "kb", "messages": [{"role": "user", "content": "why? " * 200_000}]}, 400, "messages"),
 ]
 
 
@@ -232,6 +238,19 @@ def test_a_client_that_disconnects_cancels_its_generation(served):
     stats = pool.stats()["base"]
     assert stats["cancelled"] == before + 1
     assert stats["tokens"] - tokens_before < 400  # stopped early, not after all 480
+
+
+def test_a_waiting_non_streaming_client_that_leaves_cancels_too(served):
+    url, pool = served
+    _client(url).chat.completions.create(model="base", messages=MSG, max_tokens=1)  # loaded
+    before = pool.stats()["base"]["cancelled"]
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{url}/chat/completions", timeout=httpx.Timeout(10, read=0.5),
+                   json={"model": "base", "messages": MSG, "max_tokens": 480})
+    deadline = time.time() + 10
+    while pool.stats()["base"]["cancelled"] == before and time.time() < deadline:
+        time.sleep(0.05)
+    assert pool.stats()["base"]["cancelled"] == before + 1
 
 
 def test_unset_api_key_env_refuses_to_start(tiny_model_dir, tmp_path, monkeypatch):

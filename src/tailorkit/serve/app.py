@@ -32,6 +32,7 @@ from .pool import ModelPool, Served
 from .schemas import (APIError, ChatRequest, CompletionRequest, EmbeddingRequest, error_body, read_body)
 
 CHARS_PER_TOKEN = 8  # default prompt bound in characters per context token (serve.max_prompt_chars unset)
+KB_QUESTION_CHARS = 8192  # default bound on a kb question (it is embedded and put in the answer prompt)
 
 
 def api_key(cfg: TailorConfig) -> str | None:
@@ -80,10 +81,17 @@ def create_app(cfg: TailorConfig, pool: ModelPool | None = None) -> FastAPI:
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorised)])
 
+    def card(name: str) -> dict:
+        return {"id": name, "object": "model", "created": 0, "owned_by": "tailorkit"}
+
     @v1.get("/models")
     def models() -> dict:
-        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "tailorkit"}
-                                           for n in pool.all_models()]}
+        return {"object": "list", "data": [card(n) for n in pool.all_models()]}
+
+    @v1.get("/models/{name}")
+    def model(name: str) -> dict:
+        _known(pool, name, pool.all_models())
+        return card(name)
 
     @v1.post("/chat/completions")
     async def chat(request: Request):
@@ -280,6 +288,10 @@ async def _kb(pool: ModelPool, body: ChatRequest, messages: list[dict]):
     question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     if not question.strip():
         raise APIError(400, "the kb model answers the last user message, and there is none", param="messages")
+    limit = pool.cfg.serve.max_prompt_chars or KB_QUESTION_CHARS
+    if len(question) > limit:
+        raise APIError(400, f"the question is {len(question)} characters; the kb model takes at most {limit} "
+                            "(serve.max_prompt_chars)", param="messages", code="context_length_exceeded")
     try:
         answer = await run_in_threadpool(pool.answer_kb, question)
     except TailorError as exc:

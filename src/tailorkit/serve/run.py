@@ -8,6 +8,7 @@ then lets uvicorn shut down; serve.shutdown_timeout_s caps the wait for whatever
 from __future__ import annotations
 
 from ..config import TailorConfig
+from ..errors import ConfigError
 from .app import api_key, create_app
 from .pool import ModelPool
 
@@ -18,6 +19,9 @@ def server(cfg: TailorConfig, host: str | None = None, port: int | None = None, 
     import uvicorn
 
     api_key(cfg)  # refuse to start on an unset api_key_env before loading anything
+    if (engine or cfg.serve.engine) == "vllm":
+        raise ConfigError("engine vllm runs vLLM's own server, not this one", where="serve.engine",
+                          fix="call serve() (or `tailor serve --engine vllm`), or pick hf, llamacpp or auto")
     pool = ModelPool(cfg, engine=engine)
     app = create_app(cfg, pool)
 
