@@ -50,13 +50,15 @@ def register(app: typer.Typer) -> None:
     def run(
         config: Path = ConfigOption,
         steps: str = typer.Option(None, "--steps", help="comma-separated subset: synth,prepare,train,compare,export"),
+        force: bool = typer.Option(False, "--force", help="let prepare replace the splits of a run that has trained "
+                                   "(its adapter and checkpoints are moved aside into runs/<name>/superseded/)"),
     ) -> None:
         """Run the whole pipeline from tailor.yaml: (synth) -> prepare -> train -> compare -> export."""
         from ..project import run_pipeline
 
         cfg = load(config)
         wanted = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
-        run_pipeline(cfg, wanted, on_step=_summary)
+        run_pipeline(cfg, wanted, on_step=_summary, force=force)
 
     @app.command()
     def serve(

@@ -3,7 +3,8 @@
 Reads run_dir/data/test.jsonl (written by `tailor data prepare`) and run_dir/adapter (written by
 `tailor train`), answers every test request with both models, scores the answers against the
 references (see metrics.py) and writes run_dir/compare.json and run_dir/report.html atomically.
-The base model is freed before the tuned one loads, so peak memory is one model.
+The base model is freed before the tuned one loads, so peak memory is one model. A test row that
+the adapter was trained on (data/trained.py) is an error, not a score.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 from ..config import TailorConfig
 from ..data.example import Example, read_examples
+from ..data.trained import check_not_trained_on
 from ..errors import DataError, TrainError
 from . import metrics as M
 
@@ -60,7 +62,9 @@ def _inputs(cfg: TailorConfig) -> tuple[list[Example], Path]:
     if not test.exists():
         raise DataError("there is no test split to compare on", where=str(test),
                         fix="run `tailor data prepare` first (with data.test_fraction > 0)")
-    examples = [ex for ex in read_examples(test) if ex.assistant.strip()]
+    everything = read_examples(test)
+    check_not_trained_on(cfg.run_dir, test, everything)
+    examples = [ex for ex in everything if ex.assistant.strip()]
     if not examples:
         raise DataError("the test split has no rows with a reference answer", where=str(test),
                         fix="raise data.test_fraction and run `tailor data prepare` again")

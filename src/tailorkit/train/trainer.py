@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..config import TailorConfig, write_resolved
 from ..data.example import read_examples
+from ..data.trained import write_trained_record
 from ..errors import TrainError
 from ..models import load_tokenizer, resolve_model
 from . import checkpoint as ckpt
@@ -215,6 +216,8 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
         metrics.reset()
     if main:
         write_resolved(cfg, run_dir)
+        # compare checks the test split against it; prepare refuses to change a trained run's splits
+        write_trained_record(run_dir, read_examples(data_dir / "train.jsonl"))
     accelerator.wait_for_everyone()
 
     pad_id = tok.pad_token_id
