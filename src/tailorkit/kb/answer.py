@@ -18,7 +18,8 @@ import numpy as np
 from ..config import TailorConfig
 from ..errors import KBError, ModelError
 from .chunking import embedding_text
-from .prompt import NOT_FOUND, build_messages, cited_numbers, clean_answer, location, strip_invalid_markers
+from .prompt import (NOT_FOUND, build_messages, cited_numbers, clean_answer, location, special_tokens,
+                     strip_invalid_markers)
 from .remote import endpoint_errors, endpoint_key
 from .search import Searcher
 from .store import Filter
@@ -155,7 +156,9 @@ def ask(cfg: TailorConfig, question: str, k: int | None = None, model: str | Non
         return Answer(NOT_FOUND, [], False, note=f"no source scored at least kb.min_score={cfg.kb.min_score}")
     sources = [_citation(n, h, s) for n, (h, s) in enumerate(kept, start=1)]
     ref, remote = _answer_model(cfg, model, run)
-    messages = build_messages(question, [h.chunk for h, _ in kept])
+    # A local model's own special tokens are defused in the prompt (a remote one: the common ones only).
+    specials = () if remote else special_tokens(_load_local(ref, cfg)[1])
+    messages = build_messages(question, [h.chunk for h, _ in kept], specials)
     raw = clean_answer(_generate_remote(cfg, ref, messages) if remote else _generate_local(cfg, ref, messages))
     if not raw:
         return Answer("(the model wrote no answer)", [sources[0]], True, sources, False,
