@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data.example import Example
+from ..data.example import Example, check_role_order
 from ..errors import TrainError
 
 IGNORE = -100
@@ -87,6 +87,9 @@ def encode_example(example: Example, tokenizer, max_length: int) -> dict[str, An
     if not any(m["role"] == "assistant" for m in messages):
         raise TrainError("the row has no assistant turn, so it has zero trainable tokens", where=where,
                          fix="give every row an assistant answer or drop the row")
+    # Loaders check this already; an Example built in Python is checked here. A leading assistant turn
+    # would have its span start at 0 and train the template's role header and default system prompt.
+    check_role_order(messages, where)
     full = _render(tokenizer, messages, generation_prompt=False, where=where)
     spans = _assistant_char_spans(tokenizer, messages, full, where)
     ids, offsets = _tokenize_with_offsets(tokenizer, full, where)
