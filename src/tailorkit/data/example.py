@@ -85,6 +85,10 @@ def check_role_order(messages: list[dict[str, Any]], where: str = "", field: str
     """
     roles = [m.get("role") for m in messages]
     start = 1 if roles[:1] == ["system"] else 0
+    if "assistant" not in roles:
+        raise DataError(f"the row has no assistant turn, so it has zero trainable tokens (found "
+                        f"{' > '.join(map(str, roles))})", where=where or None,
+                        fix="give every row an assistant answer or drop the row")
     for i in range(start, len(roles)):
         expected = "user" if (i - start) % 2 == 0 else "assistant"
         if roles[i] != expected:
