@@ -104,3 +104,15 @@ def test_exit_codes_are_documented_in_the_help(capsys):
     assert main(["synth", "backtranslate", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "3 = finished with failed rows" in out
+
+
+def test_the_pipeline_exits_3_when_its_synth_step_had_failed_rows(project, capsys):
+    rows = phrases(3, seed=5)
+    (project / "outs.txt").write_text("\n".join([rows[0] + " [[fault:500:all]]", *rows[1:]]) + "\n", encoding="utf-8")
+    with FakeOpenAI() as srv:
+        (project / "tailor.yaml").write_text(
+            f"teacher:\n  base_url: {srv.url}\n  model: fake-teacher\n  retry_base_s: 0.01\n  max_retries: 1\n"
+            "synth:\n  cache: cache.sqlite\n  recipe: backtranslate\n  source: outs.txt\n", encoding="utf-8")
+        assert main(["run", "--steps", "synth"]) == 3
+    cap = capsys.readouterr()
+    assert "2/3 kept" in cap.out and "1 of 3 synth rows failed" in cap.err
