@@ -46,6 +46,8 @@ def stub(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", USER_KEY)
     monkeypatch.setenv("QDRANT_KEY", QDRANT_KEY)
     monkeypatch.setenv("EMB_KEY", EMB_KEY)
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-user-account")  # the openai client sends these unasked
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-user-account")
     _Recorder.seen = []
     with serve(_Recorder) as url:
         yield url + "/v1"
@@ -54,6 +56,10 @@ def stub(monkeypatch):
 def _sent(secret: str) -> list[str]:
     """Paths of recorded requests that carried `secret` in any header."""
     return [r["path"] for r in _Recorder.seen if any(secret in v for v in r["headers"].values())]
+
+
+def _account_headers() -> list[str]:
+    return [r["path"] for r in _Recorder.seen if {"openai-organization", "openai-project"} & set(r["headers"])]
 
 
 def _auth() -> set[str]:
@@ -66,6 +72,7 @@ def test_a_third_party_embeddings_host_never_gets_openai_or_qdrant_keys(stub):
     get_embedder(KBConfig(embedder="openai:e", embed_base_url=stub, url="http://127.0.0.1:6333",
                           api_key_env="QDRANT_KEY")).embed_query("c")
     assert len(_Recorder.seen) >= 3 and _sent(USER_KEY) == [] and _sent(QDRANT_KEY) == []
+    assert _account_headers() == []
     assert _auth() == {"Bearer none"}
 
 
@@ -91,6 +98,15 @@ def test_answer_endpoint_and_teacher_get_no_unconfigured_key(stub, tmp_path):
     asyncio.run(talk())
     paths = [r["path"] for r in _Recorder.seen]
     assert "/v1/chat/completions" in paths and "/v1/models" in paths
-    assert _sent(USER_KEY) == [] and _sent(QDRANT_KEY) == []
+    assert _sent(USER_KEY) == [] and _sent(QDRANT_KEY) == [] and _account_headers() == []
     _answer(tmp_path, answer_base_url=stub, answer_model="m", answer_api_key_env="EMB_KEY")
     assert _Recorder.seen[-1]["headers"]["authorization"] == f"Bearer {EMB_KEY}"
+
+
+def test_openai_s_own_api_alone_gets_the_ambient_key(monkeypatch):
+    from tailorkit.kb.remote import endpoint_key
+
+    monkeypatch.setenv("OPENAI_API_KEY", USER_KEY)
+    assert endpoint_key(None, "kb.embed_api_key_env", "https://api.openai.com/v1") == USER_KEY
+    for url in ("https://api.openai.com.evil.example/v1", "http://127.0.0.1:8000/v1", "https://proxy.example/api.openai.com"):
+        assert endpoint_key(None, "kb.embed_api_key_env", url) == "none"

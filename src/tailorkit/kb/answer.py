@@ -20,7 +20,7 @@ from ..errors import KBError, ModelError
 from .chunking import embedding_text
 from .prompt import (NOT_FOUND, build_messages, cited_numbers, clean_answer, location, special_tokens,
                      strip_invalid_markers)
-from .remote import endpoint_errors, endpoint_key
+from .remote import endpoint_errors, endpoint_key, openai_client
 from .search import Searcher
 from .store import Filter
 from .types import Chunk, Hit
@@ -112,10 +112,8 @@ def _generate_local(cfg: TailorConfig, ref: str, messages: list[dict]) -> str:
 
 
 def _generate_remote(cfg: TailorConfig, name: str, messages: list[dict]) -> str:
-    import openai
-
     key = endpoint_key(cfg.kb.answer_api_key_env, "kb.answer_api_key_env", cfg.kb.answer_base_url)
-    client = openai.OpenAI(base_url=cfg.kb.answer_base_url, api_key=key, max_retries=2, timeout=120)
+    client = openai_client(cfg.kb.answer_base_url, key, max_retries=2, timeout=120)
     gen = cfg.generation
     with endpoint_errors("answer", cfg.kb.answer_base_url, "kb.answer_base_url", "kb.answer_model"):
         resp = client.chat.completions.create(model=name, messages=messages, temperature=gen.temperature,

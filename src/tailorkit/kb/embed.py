@@ -15,7 +15,8 @@ import numpy as np
 from ..config.kb import KBConfig
 from ..errors import KBError
 from ..progress import progress
-from .remote import OPENAI_API_URL, endpoint_errors, endpoint_key
+from ..endpoints import OPENAI_API_URL
+from .remote import endpoint_errors, endpoint_key, openai_client
 
 _BAR_MIN = 256  # below this many texts a progress bar is noise
 
@@ -103,8 +104,6 @@ class OpenAIEmbedder(Embedder):
                  key_field: str = "kb.embed_api_key_env") -> None:
         """base_url None = api.openai.com (which alone may receive OPENAI_API_KEY); api_key_env names the
         variable holding this endpoint's key (see remote.py)."""
-        from openai import OpenAI
-
         if not base_url and not api_key_env and not os.environ.get("OPENAI_API_KEY"):
             raise KBError(f"embedder 'openai:{model}' needs an endpoint", where="tailor.yaml:kb.embed_base_url",
                           fix="set kb.embed_base_url to an OpenAI-compatible /v1 URL, or export OPENAI_API_KEY for api.openai.com")
@@ -112,7 +111,7 @@ class OpenAIEmbedder(Embedder):
         key = endpoint_key(api_key_env, key_field, base_url)
         self.name = f"openai:{model}"
         self.model = model
-        self.client = OpenAI(base_url=base_url, api_key=key, max_retries=3, timeout=120)
+        self.client = openai_client(base_url, key, max_retries=3, timeout=120)
         self.dim = int(self._embed(["dimension probe"]).shape[1])
 
     def _embed(self, texts: list[str]) -> np.ndarray:

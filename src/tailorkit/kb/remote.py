@@ -1,17 +1,17 @@
 """What the knowledge base's two OpenAI-compatible clients (embeddings, answers) share: the API key
 from a named environment variable, and endpoint failures turned into one-line KBErrors.
 
-A key goes only to the endpoint it was configured for. The openai client reads OPENAI_API_KEY from the
-environment whenever it is given no key, so the clients here always pass one explicitly: the named
-variable's value, else OPENAI_API_KEY only when the endpoint is OpenAI's own, else a dummy.
+A key goes only to the endpoint it was configured for (see ../endpoints.py): the clients here always
+pass one explicitly: the named variable's value, else OPENAI_API_KEY only when the endpoint is
+OpenAI's own, else a dummy.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlparse
 
+from ..endpoints import ambient_openai_key, client_headers
 from ..errors import KBError
 
 
@@ -24,22 +24,19 @@ def key_from_env(env: str | None, field: str) -> str | None:
     return key
 
 
-OPENAI_API_URL = "https://api.openai.com/v1"
 NO_KEY = "none"  # sent where no key is configured: local servers accept any key, and the client needs one
-
-
-def is_openai(url: str | None) -> bool:
-    """Whether `url` is OpenAI's own API (the only host OPENAI_API_KEY may go to unasked)."""
-    return bool(url) and (urlparse(str(url)).hostname or "").lower() == "api.openai.com"
 
 
 def endpoint_key(env: str | None, field: str, url: str | None) -> str:
     """The key to send to `url`: $env when configured; OPENAI_API_KEY for api.openai.com only; else a dummy."""
-    key = key_from_env(env, field)
-    if key:
-        return key
-    ambient = os.environ.get("OPENAI_API_KEY")
-    return ambient if ambient and is_openai(url) else NO_KEY
+    return key_from_env(env, field) or ambient_openai_key(url) or NO_KEY
+
+
+def openai_client(url: str | None, key: str, **options):
+    """An openai.OpenAI client for `url` with exactly `key` and no account headers from the environment."""
+    import openai
+
+    return openai.OpenAI(base_url=url, api_key=key, default_headers=client_headers(url), **options)
 
 
 @contextmanager
