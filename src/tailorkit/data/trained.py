@@ -111,7 +111,7 @@ def guard_trained_run(run_dir: Path, splits: dict[str, list[Example]], force: bo
         raise DataError(f"run '{run_dir.name}' has been trained on its current splits; preparing again would "
                         "change them, and its test rows could then be rows the adapter was trained on",
                         where=str(run_dir / "data"),
-                        fix="use a new run name (run.name or -c with another run), or pass --force to replace the "
+                        fix="use a new run name (train.run_name in tailor.yaml), or pass --force to replace the "
                             "splits and move the adapter and checkpoints aside into runs/<name>/superseded/")
     return set_aside(run_dir)
 
