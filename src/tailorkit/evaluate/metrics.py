@@ -151,14 +151,14 @@ def reference_nll(model, tokenizer, examples, max_length: int, *, batch_size: in
                   description: str | None = None) -> list[tuple[float, int]]:
     """(summed NLL in nats, number of answer tokens) of each example's reference answer.
 
-    Teacher forcing with the training label masks (tailorkit.train.tokenize.encode_example), so the
+    Teacher forcing with the training label masks (tailorkit.template.encode_example), so the
     score covers exactly what training optimises: every assistant turn and its terminator.
     """
     import torch
     import torch.nn.functional as F
 
     from ..progress import progress
-    from ..train.tokenize import encode_example
+    from ..template import encode_example
 
     encoded = [encode_example(ex, tokenizer, max_length) for ex in examples]
     device = next(model.parameters()).device
