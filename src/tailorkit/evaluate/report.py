@@ -12,6 +12,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ..scoreboard import fmt
+
 BASE_COLOR = "#9aa5b1"
 TUNED_COLOR = "#2f6fd0"
 CSS = """
@@ -31,18 +33,6 @@ th{background:#f5f7fa;font-weight:600}td.num{text-align:right;font-variant-numer
 .tag{font-size:11px;border-radius:3px;padding:0 4px;margin-left:6px;background:#fde8e8;color:#b42318;text-transform:none;letter-spacing:0}
 img{max-width:100%}
 """
-
-
-def fmt(key: str, value: float | None) -> str:
-    if value is None:
-        return "–"
-    if key.endswith("_rate"):
-        return f"{100 * value:.1f}%"
-    if key in ("chrf", "median_words", "median_tokens"):
-        return f"{value:.1f}"
-    if key == "perplexity":
-        return f"{value:.2f}" if value < 1e4 else f"{value:.3g}"
-    return f"{value:.3f}"
 
 
 def _headline(doc: dict[str, Any]) -> str:

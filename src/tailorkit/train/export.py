@@ -133,8 +133,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def model_card(cfg: TailorConfig, base_ref: str, *, merged: bool, meta: dict[str, Any]) -> str:
     """README.md for an exported folder: what it is, the data, the evaluation, the training config."""
-    from ..evaluate.metrics import METRICS
-    from ..evaluate.report import fmt
+    from ..scoreboard import METRICS, fmt
 
     prepare = _read_json(cfg.run_dir / "prepare.json")
     compare = _read_json(cfg.run_dir / "compare.json")
