@@ -12,6 +12,7 @@ from tailorkit.data.example import Example
 from tailorkit.infer.hf import HFEngine
 from tailorkit.models import load_model, load_tokenizer
 from tailorkit.template import IGNORE, encode_example, end_of_turn_id, stop_token_ids
+from test_evaluate_support import fit_rows
 from test_evaluate_support import one_thread  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -57,22 +58,8 @@ def test_loading_keeps_the_models_eos_and_adds_end_of_turn(gemma_dir):
 
 def _overfit_with_training_labels(model, tok, steps: int = 80):
     """Teach the tiny model the pairs with tailorkit's own label masks (answer + <end_of_turn>)."""
-    import torch
-
     rows = [encode_example(Example.simple(u, a), tok, 128) for u, a in PAIRS]
-    width = max(len(r["input_ids"]) for r in rows)
-    ids = torch.tensor([r["input_ids"] + [tok.pad_token_id] * (width - len(r["input_ids"])) for r in rows])
-    labels = torch.tensor([r["labels"] + [IGNORE] * (width - len(r["labels"])) for r in rows])
-    mask = torch.tensor([[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows])
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(steps):
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
+    fit_rows(model, [(r["input_ids"], r["labels"]) for r in rows], tok.pad_token_id, steps)
 
 
 @pytest.fixture(scope="module")
