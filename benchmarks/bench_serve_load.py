@@ -48,7 +48,8 @@ def start_server(root: Path, model: str, batch: int, port: int, threads: int | N
 
     (root / "tailor.yaml").write_text(yaml.safe_dump({
         "model": {"base": model}, "generation": {"max_new_tokens": 64},
-        "serve": {"engine": "hf", "max_batch_size": batch, "batch_wait_ms": 20, "max_tokens_limit": 1024}}))
+        "serve": {"engine": "hf", "max_batch_size": batch, "batch_wait_ms": 20, "max_tokens_limit": 1024,
+                  "request_timeout_s": 1800}}))  # a crowded machine is slow, not broken
     env = dict(os.environ, TAILOR_QUIET="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)

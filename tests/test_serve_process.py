@@ -74,7 +74,7 @@ def test_sigterm_stops_the_server_mid_generation(tiny_model_dir, tmp_path):
         if proc.poll() is None:
             proc.kill()
         log.close()
-    assert took < 5, f"SIGTERM took {took:.1f}s"
+    assert took < 8, f"SIGTERM took {took:.1f}s"  # a few seconds even on a crowded machine
     # uvicorn re-raises the signal once shut down, so the exit status says SIGTERM (-15)
     assert rc in (0, -signal.SIGTERM), (tmp_path / "serve.log").read_text()[-2000:]
     assert any("shutting down" in e for e in ends)  # the running stream was told, not cut silently
