@@ -104,7 +104,8 @@ def _exported(folder: Path, digest: str) -> Path | None:
     except (OSError, json.JSONDecodeError):
         return None
     model = record_path.parent / str(record.get("model", ""))
-    return model if record.get("adapter_hash") == digest and model.is_file() else None
+    fresh = record.get("adapter_hash") == digest and record.get("check_passed") is not False
+    return model if fresh and model.is_file() else None
 
 
 def find_gguf(cfg, which: str, *, write: bool = True) -> GGUFSource | None:

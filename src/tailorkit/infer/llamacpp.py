@@ -115,7 +115,9 @@ class LlamaCppEngine(Engine):
         trained_ctx = int(meta.get(f"{arch}.context_length", 2048))
         self.tokenizer = tokenizer
         self.label = label or str(self.gguf_path)
-        ids = list(stop_ids or []) + [tokenizer.eos_token_id] + gguf_stop_ids(meta)
+        # the GGUF's own end tokens, plus `stop_ids` (default: the tokenizer's eos); the export check
+        # passes [] to see exactly what llama.cpp and Ollama users get
+        ids = (list(stop_ids) if stop_ids is not None else [tokenizer.eos_token_id]) + gguf_stop_ids(meta)
         self._stops = [i for i in dict.fromkeys(ids) if isinstance(i, int)]
         try:
             self.llm = llama_cpp.Llama(model_path=str(self.gguf_path),
@@ -157,9 +159,13 @@ class LlamaCppEngine(Engine):
             generated.append(token)
             self.llm.eval([token])
 
-    def _answer(self, prompt: list[int], gen: GenerationConfig) -> Generation:
+    def answer_ids(self, prompt: Sequence[int], gen: GenerationConfig) -> list[int]:
+        """All generated ids for a prompt of token ids (the terminator last when the model stopped)."""
         with self._lock:
-            ids = list(self.token_ids(prompt, gen))
+            return list(self.token_ids(prompt, gen))
+
+    def _answer(self, prompt: list[int], gen: GenerationConfig) -> Generation:
+        ids = self.answer_ids(prompt, gen)
         stopped = bool(ids) and ids[-1] in self._stops
         kept = ids[:-1] if stopped else ids
         text = self.tokenizer.decode(kept, skip_special_tokens=True).strip()
