@@ -19,7 +19,8 @@ PROMPTS = ["a cat on a skateboard", "midjourney prompt for a viking warrior", "s
 def _write(model, tok, path, quant="f32"):
     from tailorkit.infer.gguf_files import write_merged_gguf
 
-    return write_merged_gguf(model, tok, path, quant=quant, name="tiny", show_progress=False)
+    write_merged_gguf(model, tok, path, quant=quant, name="tiny", show_progress=False)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +167,33 @@ def test_missing_or_bad_gguf_is_a_model_error(tiny, tmp_path):
     bad.write_bytes(b"GGUF" + b"\0" * 64)
     with pytest.raises(ModelError, match="not a readable GGUF"):
         _engine(bad, tok)
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "llama3-rope"])
+def test_other_layouts_match_hf_logits(kind, tiny, tmp_path):
+    """Qwen2 (NeoX rope, no permutation, q/k/v biases) and Llama 3.1 rope scaling (a rope_freqs tensor)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    _, tok, _ = tiny
+    common = dict(vocab_size=len(tok), intermediate_size=64, num_hidden_layers=2, max_position_embeddings=512,
+                  bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    torch.manual_seed(0)
+    if kind == "qwen2":
+        model = Qwen2ForCausalLM(Qwen2Config(hidden_size=32, num_attention_heads=4, num_key_value_heads=2,
+                                             tie_word_embeddings=False, **common))
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                torch.nn.init.normal_(p, std=0.5)
+    else:
+        rope = {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+        model = LlamaForCausalLM(LlamaConfig(hidden_size=64, num_attention_heads=2, num_key_value_heads=1,
+                                             rope_parameters=rope, **common))
+    model.eval()
+    path = _write(model, tok, tmp_path / f"{kind}.gguf")
+    ids = tok.apply_chat_template([{"role": "user", "content": PROMPTS[1]}], add_generation_prompt=True,
+                                  tokenize=True, return_dict=False)
+    with torch.no_grad():
+        hf = model(torch.tensor([ids])).logits[0].numpy()
+    np.testing.assert_allclose(_logits(path, ids), hf, atol=1e-3)

@@ -41,7 +41,10 @@ class Shape:
 
 
 def architecture(config) -> str:
+    by_type = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}
     names = list(getattr(config, "architectures", None) or [])
+    if not names and getattr(config, "model_type", None) in by_type:
+        names = [by_type[config.model_type]]
     for name in names:
         if name in SUPPORTED:
             return name
