@@ -12,6 +12,7 @@ from tailorkit.cli import main
 from tailorkit.export import export
 from test_evaluate_support import PAIRS, load_tiny, make_run
 from test_evaluate_support import one_thread  # noqa: F401  (fixture)
+from test_export_merge import lora_run  # noqa: F401  (fixture: a tiny LoRA run with random B)
 
 llama_cpp = pytest.importorskip("llama_cpp")
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -89,20 +90,6 @@ def test_a_gguf_that_lost_its_stop_token_fails_the_check(full_run, full_export, 
     first = side["mismatches"][0]
     # the GGUF writes <|im_end|> like HF but does not stop on it: HF has ended where the GGUF goes on
     assert first["hf_token"] == "<end>" and first["gguf_stopped"] is False
-
-
-@pytest.fixture(scope="module")
-def lora_run(tiny_model_dir, tmp_path_factory):
-    from peft import LoraConfig, get_peft_model
-
-    from tailorkit.train.load import save_tuned
-
-    cfg = make_run(tmp_path_factory.mktemp("lora"), tiny_model_dir, train_adapter=False, train={"method": "lora"})
-    model, tok = load_tiny(tiny_model_dir)
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False,
-                                             task_type="CAUSAL_LM"))
-    save_tuned(model, tok, cfg.run_dir / "adapter", cfg)
-    return cfg
 
 
 def test_lora_run_exports_adapter_gguf_via_cli(lora_run, capsys):

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ModelError
+from . import gguf_file
 from .model import Shape, gguf_name, name_map, permute_for
 
 _PREFIX = "base_model.model."
@@ -85,11 +85,7 @@ def write_lora_gguf(adapter_dir: Path, shape: Shape, path: Path, *, name: str = 
     rank = next(iter(ranks.values()), 1)
     alpha = next(iter(scales.values()), 1.0) * rank if uniform else float(rank)
     tmap = name_map(shape)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    writer = gguf.GGUFWriter(str(tmp), shape.arch)
-    try:
+    with gguf_file(path, shape.arch) as writer:
         writer.add_type(gguf.GGUFType.ADAPTER)
         writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
         writer.add_name(name)
@@ -108,12 +104,4 @@ def write_lora_gguf(adapter_dir: Path, shape: Shape, path: Path, *, name: str = 
                 lora_b = lora_b * (scales[module] * ranks[module] / alpha)  # llama.cpp applies alpha / r_module
             writer.add_tensor(base + ".lora_a", np.ascontiguousarray(pair["lora_A"]))
             writer.add_tensor(base + ".lora_b", np.ascontiguousarray(lora_b))
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        tmp.replace(path)
-    finally:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)

@@ -9,7 +9,6 @@ from gguf-py's own HF-to-GGUF name map. The file is written under a temporary na
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..progress import progress
+from . import gguf_file
 from . import quant as quants
 from .vocab import Vocab, write_vocab
 
@@ -161,7 +161,6 @@ def write_header(writer, config, shape: Shape, quant: str, name: str) -> list[tu
 def write_model_gguf(model, vocab: Vocab, path: Path, *, quant: str = "f16", name: str = "model",
                      show_progress: bool = True) -> Path:
     """Write `model` (a transformers causal LM on CPU) with `vocab` as one GGUF file at `path`."""
-    import gguf
     import torch
 
     quant = quants.check_quant(quant)
@@ -172,11 +171,7 @@ def write_model_gguf(model, vocab: Vocab, path: Path, *, quant: str = "f16", nam
     if n_vocab != config.vocab_size:
         config.vocab_size = n_vocab
     tmap = name_map(shape)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    writer = gguf.GGUFWriter(str(tmp), shape.arch)
-    try:
+    with gguf_file(path, shape.arch) as writer:
         extra = write_header(writer, config, shape, quant, name)
         write_vocab(writer, vocab)
         names = [n for n in state if not (shape.tied and n == "lm_head.weight")]
@@ -193,12 +188,4 @@ def write_model_gguf(model, vocab: Vocab, path: Path, *, quant: str = "f16", nam
                 stored, qtype = quants.encode(gname, data, quant)
                 writer.add_tensor(gname, stored, raw_dtype=qtype)
                 bar.advance(task)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        tmp.replace(path)
-    finally:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
