@@ -123,7 +123,7 @@ class LlamaCppEngine(Engine):
             self.llm = llama_cpp.Llama(model_path=str(self.gguf_path),
                                        lora_path=str(self.lora_path) if self.lora_path else None,
                                        n_ctx=n_ctx or min(trained_ctx, DEFAULT_MAX_CTX), n_batch=512,
-                                       n_threads=n_threads or os.cpu_count() or 1, logits_all=False,
+                                       n_threads=n_threads or len(os.sched_getaffinity(0)) or 1, logits_all=False,
                                        verbose=False)
         except (ValueError, RuntimeError) as exc:
             what = f"{self.gguf_path}" + (f" with the adapter {self.lora_path}" if self.lora_path else "")
