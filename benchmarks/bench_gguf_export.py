@@ -41,7 +41,7 @@ def main() -> int:
 
     root = args.out or Path(tempfile.mkdtemp(prefix="bench-gguf-"))
     cfg = build_config({"data": {"source": str(args.csv), "columns": {"user": "User", "assistant": "Prompt"}},
-                        "train": {"run_name": "bench", "method": "lora", "max_steps": args.steps},
+                        "train": {"run_name": "bench", "method": "lora", "max_steps": args.steps, "batch_size": 4},
                         "export": {"check_rows": args.rows}}, root=root)
     if not (cfg.run_dir / "adapter" / "adapter_config.json").exists():
         prep = prepare(cfg)
