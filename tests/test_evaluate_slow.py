@@ -50,7 +50,7 @@ def test_export_merged_bundled_loads_plainly(bundled_run):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tailorkit.train.export import export
+    from tailorkit.export import export
 
     result = export(bundled_run, merge=True)
     acfg = json.loads((result.paths["adapter"] / "adapter_config.json").read_text())

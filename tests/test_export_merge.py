@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tailorkit.cli import main
-from tailorkit.train.export import export
+from tailorkit.export import export
 from test_evaluate_support import load_tiny, make_run
 from test_evaluate_support import one_thread  # noqa: F401  (fixture)
 
@@ -97,7 +97,7 @@ def test_model_cards_hold_base_data_and_figures(lora_run, merged_result):
 
 
 def test_bundled_base_is_named_by_its_hub_id(lora_run):
-    from tailorkit.train.export import portable_base
+    from tailorkit.export import portable_base
 
     assert portable_base(lora_run, {"base_model": "smollm2-135m"}) == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert portable_base(lora_run, {"base_model": "Qwen/Qwen2.5-0.5B-Instruct"}) == "Qwen/Qwen2.5-0.5B-Instruct"

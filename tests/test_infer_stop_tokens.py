@@ -99,7 +99,7 @@ def test_generation_stops_on_end_of_turn(gemma_tuned):
 
 
 def test_adapter_records_and_merged_model_lists_the_stop_tokens(gemma_tuned):
-    from tailorkit.train.export import export
+    from tailorkit.export import export
 
     tok = load_tokenizer(str(gemma_tuned.model.base))
     eot, eos = _ids(tok, "<end_of_turn>", "<eos>")

@@ -20,7 +20,7 @@ _LAZY = {
     "load_examples": "tailorkit.data.load",
     "train": "tailorkit.train.trainer",
     "compare": "tailorkit.evaluate.compare",
-    "export": "tailorkit.train.export",
+    "export": "tailorkit.export",
     "init_project": "tailorkit.project",
     "run_pipeline": "tailorkit.project",
     "backtranslate": "tailorkit.synth.recipes",

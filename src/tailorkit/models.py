@@ -42,15 +42,21 @@ class ModelRef:
     kind: str  # bundled | local | hub
 
 
-def _bundled_folder(name: str) -> Path:
+def bundled_gguf(name: str) -> Path:
+    """The GGUF file a bundled model ships in (site-packages), or ModelError with the install command."""
     module, gguf_file, install = BUNDLED[name]
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(f"the bundled model '{name}' is not installed", fix=f"run: {install}")
-    pkg_dir = Path(list(spec.submodule_search_locations)[0])
-    gguf = pkg_dir / gguf_file
+    gguf = Path(list(spec.submodule_search_locations)[0]) / gguf_file
     if not gguf.exists():
         raise ModelError(f"the bundled model file {gguf} is missing", fix=f"reinstall it: {install}")
+    return gguf
+
+
+def _bundled_folder(name: str) -> Path:
+    gguf = bundled_gguf(name)
+    pkg_dir, gguf_file = gguf.parent, gguf.name
     out = cache_dir() / "models" / name
     if (out / ".complete").exists():
         return out

@@ -113,7 +113,7 @@ def _compare(cfg: TailorConfig):
 
 
 def _export(cfg: TailorConfig):
-    from .train.export import export
+    from .export import export
 
     return export(cfg)
 

@@ -49,11 +49,21 @@ def register(app: typer.Typer) -> None:
         config: Path = ConfigOption,
         merge: bool = typer.Option(None, "--merge/--no-merge", help="also write a merged full model"),
         push: str = typer.Option(None, "--push", metavar="REPO", help="upload to this Hugging Face Hub repo"),
+        gguf: bool = typer.Option(None, "--gguf/--no-gguf",
+                                  help="also write GGUF files (merged model, LoRA adapter) and an Ollama Modelfile"),
+        quant: str = typer.Option(None, "--quant", help="GGUF tensor type: f32 f16 bf16 q8_0 q5_1 q5_0 q4_1 q4_0"),
+        check: bool = typer.Option(None, "--check/--no-check",
+                                   help="answer the test prompts with the tuned model and the GGUF and compare"),
     ) -> None:
-        """Export the adapter (PEFT format), optionally a merged model, optionally push to the Hub."""
-        from ..train.export import export as run_export
+        """Export the adapter (PEFT format), optionally a merged model and GGUF files, optionally push to the Hub."""
+        from ..export import export as run_export
 
-        result = run_export(load(config), merge=merge, push=push)
+        # a failed GGUF check is an ExportCheckError: one line naming export/gguf_check.json, exit 2
+        result = run_export(load(config), merge=merge, push=push, gguf=gguf, quant=quant, check=check)
         out.print(f"[bold green]✓ export[/]  {result.summary()}")
         for name, path in result.paths.items():
             out.print(f"  {name}: {path}")
+        for line in result.check_lines():
+            out.print(f"  GGUF check: {line}")
+        for note in result.notes:
+            out.print(f"  [yellow]note[/]: {note}")

@@ -36,10 +36,17 @@ class CompareConfig(Section):
 
 
 class ExportConfig(Section):
-    """`tailor export`: adapter, merged model, Hub upload."""
+    """`tailor export`: adapter, merged model, GGUF + Ollama Modelfile, Hub upload."""
 
     merge: bool = Field(False, description="also write a merged full model")
     push: str | None = Field(None, description="Hugging Face Hub repo id to upload to, e.g. user/my-model")
     private: bool = Field(True, description="create the Hub repo as private")
     token_env: str = Field("HF_TOKEN", description="environment variable holding the Hub token")
     endpoint: str | None = Field(None, description="Hub URL for --push; unset = huggingface.co (or $HF_ENDPOINT)")
+    gguf: bool = Field(False, description="also write GGUF files for llama.cpp and Ollama: the merged model, the LoRA "
+                                          "as a GGUF adapter, and a Modelfile")
+    quant: str = Field("f16", description="GGUF tensor type of the merged model: f32, f16, bf16, q8_0, q5_1, q5_0, "
+                                          "q4_1 or q4_0 (norms stay f32)")
+    check: bool = Field(True, description="after writing the GGUF, answer the test prompts with the tuned model and "
+                                          "the GGUF (greedy) and fail the export if their stopping differs")
+    check_rows: int = Field(20, ge=1, description="test prompts the GGUF check answers")

@@ -56,22 +56,27 @@ def _base_ref(adapter_dir: Path, meta: dict[str, Any]) -> ModelRef:
                      fix="make the base model available (see the adapter's tailorkit.json) or set base_model there")
 
 
-def load_tuned(adapter_dir: str | Path, device: str | None = None):
-    """Load the tuned model and its tokenizer (with the training chat template) from run_dir/adapter/."""
+def tuned_tokenizer(adapter_dir: Path):
+    """The tokenizer saved with a tuned model (it carries the training chat template)."""
     from transformers import AutoTokenizer
 
+    try:
+        tok = AutoTokenizer.from_pretrained(str(adapter_dir))
+    except Exception as exc:
+        raise ModelError(f"cannot load the tokenizer saved with the adapter ({type(exc).__name__}: {exc})",
+                         where=str(adapter_dir), fix="re-run `tailor train` to rewrite the adapter folder") from None
+    return prepare_tokenizer(tok)
+
+
+def load_tuned(adapter_dir: str | Path, device: str | None = None):
+    """Load the tuned model and its tokenizer (with the training chat template) from run_dir/adapter/."""
     adapter_dir = Path(adapter_dir)
     is_adapter = (adapter_dir / "adapter_config.json").exists()
     if not is_adapter and not (adapter_dir / "config.json").exists():
         raise ModelError(f"no tuned model in {adapter_dir}", where=str(adapter_dir),
                          fix="run `tailor train` first (it writes runs/<name>/adapter/)")
     meta = read_meta(adapter_dir)
-    try:
-        tok = AutoTokenizer.from_pretrained(str(adapter_dir))
-    except Exception as exc:
-        raise ModelError(f"cannot load the tokenizer saved with the adapter ({type(exc).__name__}: {exc})",
-                         where=str(adapter_dir), fix="re-run `tailor train` to rewrite the adapter folder") from None
-    tok = prepare_tokenizer(tok)
+    tok = tuned_tokenizer(adapter_dir)
     trust = bool(meta.get("trust_remote_code", False))
     if not is_adapter:  # full fine-tuning: the folder is the model
         model = load_model(ModelRef(str(adapter_dir), adapter_dir, "local"), device=device,

@@ -1,4 +1,5 @@
-"""`tailor export`: the adapter in standard PEFT format, optionally a merged model, optionally a Hub upload.
+"""`tailor export`: the adapter in standard PEFT format, optionally a merged model, GGUF files (export/gguf.py),
+optionally a Hub upload.
 
 run_dir/export/adapter  adapter_config.json + adapter_model.safetensors + tokenizer (training chat template)
 run_dir/export/merged   base + adapter merged (safetensors), same tokenizer, generation_config whose eos ids
@@ -20,11 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..config import TailorConfig
 from ..errors import ConfigError, ModelError, TrainError
 from ..progress import local_io_bars_off
+from .card import model_card
 
 # Hub ids of bundled models, so an exported adapter names a base that other people can download.
 # (The bundled copy is dequantised from a Q4_1 GGUF, so its weights differ slightly from the Hub's.)
@@ -39,12 +39,25 @@ class ExportResult:
     paths: dict[str, Path] = field(default_factory=dict)
     pushed: str | None = None
     url: str | None = None
+    gguf_check: dict | None = None  # export/gguf_check.json
+    notes: list[str] = field(default_factory=list)  # what could not be written, and why
 
     def summary(self) -> str:
         parts = [f"{name} -> {path}" for name, path in self.paths.items() if name != "readme"]
         if self.pushed:
             parts.append(f"pushed to {self.url or self.pushed}")
         return "; ".join(parts)
+
+    def check_lines(self) -> list[str]:
+        """The GGUF check in a few lines, for the CLI."""
+        report = self.gguf_check or {}
+        if report.get("skipped"):
+            return [f"GGUF not checked: {report['skipped']}"]
+        lines = list(report.get("summary", []))
+        if "prompt_text_tokenizes_identically" in report:
+            lines.append(f"prompt text tokenised as in training by llama.cpp: "
+                         f"{report['prompt_text_tokenizes_identically']}/{report['rows']}")
+        return lines
 
 
 def _hub_token(cfg: TailorConfig) -> str:
@@ -124,70 +137,6 @@ def _save_merged(adapter_src: Path, dest: Path, is_adapter: bool) -> None:
             shutil.copy2(adapter_src / extra, dest / extra)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-    except json.JSONDecodeError:
-        return None
-
-
-def model_card(cfg: TailorConfig, base_ref: str, *, merged: bool, meta: dict[str, Any]) -> str:
-    """README.md for an exported folder: what it is, the data, the evaluation, the training config."""
-    from ..scoreboard import METRICS, fmt
-
-    prepare = _read_json(cfg.run_dir / "prepare.json")
-    compare = _read_json(cfg.run_dir / "compare.json")
-    front = {"base_model": base_ref, "library_name": "transformers" if merged else "peft",
-             "pipeline_tag": "text-generation", "tags": ["tailorkit", cfg.train.method, "text-generation"]}
-    lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "", f"# {cfg.name}", ""]
-    kind = "a merged model (base + adapter weights)" if merged else f"a {cfg.train.method.upper()} adapter"
-    lines += [f"{kind[0].upper()}{kind[1:]} fine-tuned from `{base_ref}` with tailorkit "
-              f"(run `{cfg.train.run_name}`, method `{meta.get('method', cfg.train.method)}`).",
-              "The tokenizer carries the chat template used in training; prompt the model with it.", ""]
-    if base_ref != (meta.get("base_model") or cfg.model.base):
-        lines += [f"Trained on tailorkit's bundled `{meta.get('base_model') or cfg.model.base}` (a dequantised "
-                  "GGUF of that model), so use the same weights for the closest behaviour.", ""]
-    lines += ["## Data", ""]
-    if prepare:
-        sizes = prepare.get("split_sizes", {})
-        dropped = ", ".join(f"{k}: {v}" for k, v in (prepare.get("dropped") or {}).items()) or "none"
-        lines += [f"- source: `{Path(str(prepare.get('source', '?'))).name}` ({prepare.get('format', '?')} format)",
-                  f"- rows read: {prepare.get('rows_read', '?')}, kept: {prepare.get('kept', '?')} (dropped: {dropped})",
-                  f"- train / val / test: {sizes.get('train', '?')} / {sizes.get('val', '?')} / {sizes.get('test', '?')}"
-                  " (duplicates never straddle splits)", ""]
-    else:
-        lines += ["No prepare.json in the run directory.", ""]
-    lines += ["## Evaluation", ""]
-    if compare:
-        lines += [f"Base vs tuned on {compare.get('n_rows')} held-out test rows, identical generation settings.", "",
-                  "| metric | base | tuned |", "|---|---:|---:|"]
-        for m in METRICS:
-            b, t = compare.get("base", {}).get(m.key), compare.get("tuned", {}).get(m.key)
-            if b is not None and t is not None:
-                lines.append(f"| {m.label} | {fmt(m.key, b)} | {fmt(m.key, t)} |")
-        lines.append("")
-    else:
-        lines += ["Not evaluated yet (run `tailor compare`).", ""]
-    train_yaml = yaml.safe_dump(cfg.train.model_dump(mode="json"), sort_keys=False).strip()
-    gen_yaml = yaml.safe_dump(cfg.generation.model_dump(mode="json"), sort_keys=False).strip()
-    lines += ["## Training configuration", "", "```yaml", train_yaml, "```", "",
-              "## Generation settings used in evaluation", "", "```yaml", gen_yaml, "```", "", "## Usage", "",
-              "```python"]
-    if merged:
-        lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer",
-                  "tok = AutoTokenizer.from_pretrained(PATH_OR_REPO)",
-                  "model = AutoModelForCausalLM.from_pretrained(PATH_OR_REPO)"]
-    else:
-        lines += ["from peft import AutoPeftModelForCausalLM", "from transformers import AutoTokenizer",
-                  "tok = AutoTokenizer.from_pretrained(PATH_OR_REPO)",
-                  "model = AutoPeftModelForCausalLM.from_pretrained(PATH_OR_REPO)"]
-    lines += ["ids = tok.apply_chat_template([{'role': 'user', 'content': '...'}], add_generation_prompt=True,",
-              "                              return_tensors='pt', return_dict=True)",
-              "out = model.generate(**ids, max_new_tokens=160)",
-              "print(tok.decode(out[0][ids['input_ids'].shape[1]:], skip_special_tokens=True))", "```", ""]
-    return "\n".join(lines)
-
-
 def push_folder(folder: Path, repo: str, cfg: TailorConfig, token: str) -> str:
     """Create the Hub repo (private per export.private) if needed and upload `folder`; returns its URL."""
     from huggingface_hub import HfApi
@@ -209,16 +158,26 @@ def push_folder(folder: Path, repo: str, cfg: TailorConfig, token: str) -> str:
     return str(url)
 
 
-def export(cfg: TailorConfig, merge: bool | None = None, push: str | None = None) -> ExportResult:
-    """Write run_dir/export/{adapter,merged} with model cards; upload one of them when `push` is a repo id."""
-    from .checkpoint import publish_dir
+def export(cfg: TailorConfig, merge: bool | None = None, push: str | None = None, *, gguf: bool | None = None,
+           quant: str | None = None, check: bool | None = None) -> ExportResult:
+    """Write run_dir/export/{adapter,merged} with model cards, with `gguf` the GGUF files and Modelfile
+    (checked against the tuned model unless `check` is False); upload a folder when `push` is a repo id.
+    Raises ExportCheckError (after writing) when the GGUF stops where the tuned model does not."""
+    from ..convert.quant import check_quant
     from ..infer.loading import read_meta
+    from ..train.checkpoint import publish_dir
+    from .gguf import CHECK_FILE, ExportCheckError, check_architecture, run_check, write_gguf_files
 
     merge = cfg.export.merge if merge is None else merge
     push = cfg.export.push if push is None else push
+    gguf = cfg.export.gguf if gguf is None else gguf
+    check = cfg.export.check if check is None else check
     src, is_adapter = _adapter_source(cfg)
     token = None
-    if push:  # fail before any work is done
+    if gguf:  # fail before any work is done
+        quant = check_quant(quant or cfg.export.quant)
+        check_architecture(src, is_adapter)
+    if push:
         _check_repo(push)
         token = _hub_token(cfg)
     meta = read_meta(src)
@@ -238,10 +197,24 @@ def export(cfg: TailorConfig, merge: bool | None = None, push: str | None = None
             _save_merged(src, tmp / "merged", is_adapter)
             (tmp / "merged" / "README.md").write_text(model_card(cfg, base_ref, merged=True, meta=meta), "utf-8")
             names.append("merged")
+        record = write_gguf_files(cfg, src, is_adapter, tmp, quant) if gguf else None
         publish_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result = ExportResult(paths={name: out / name for name in names})
+    if record is not None:
+        result.paths["gguf"] = out / record["model"]
+        for key in ("lora", "modelfile"):
+            if record.get(key):
+                result.paths[key] = out / record[key]
+        result.notes += [record[k] for k in ("lora_error", "modelfile_error") if record.get(k)]
+        if check:
+            result.gguf_check = run_check(cfg, src, out, record)
+            result.paths["gguf_check"] = out / CHECK_FILE
+            if result.gguf_check.get("passed") is False:
+                raise ExportCheckError(result.gguf_check["message"], where=str(out / CHECK_FILE),
+                                       fix="check that the chat template and its end token were saved with the "
+                                           "adapter, then re-run `tailor export --gguf`")
     if push and token:
         folder = out / ("merged" if "merged" in names else "adapter")
         result.url = push_folder(folder, push, cfg, token)

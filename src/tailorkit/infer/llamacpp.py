@@ -1,0 +1,250 @@
+"""The llama.cpp backend: a GGUF model (optionally with a GGUF LoRA adapter) through llama-cpp-python.
+
+Prompts are rendered with the training chat template by the HF tokenizer saved with the model (so they
+are token-identical to the HF engine's) and fed to llama.cpp as token ids, never as text. Answers are
+decoded with the same tokenizer.
+
+Decoding is our own loop over llama.cpp's logits rather than llama-cpp-python's samplers, so settings
+mean what they mean on the HF engine (`infer/hf_generate.py`): llama.cpp's repeat_penalty looks at the
+prompt too (the last 64 tokens) and has no no-repeat-n-gram, and llama-cpp-python's custom-logits hook is
+marked as probably broken in its own source. Per token: the repetition penalty (HF's formula: divide a
+positive logit, multiply a negative one) and the no-repeat n-gram ban over the GENERATED tokens (all
+tokens with `penalize_prompt`), then greedy argmax at temperature 0, else temperature and top-p
+sampling with a numpy generator seeded by `seed`. Greedy decoding therefore picks the same token as
+HF whenever the two backends' logits agree on the maximum; seeded sampling is reproducible per
+backend but draws different random numbers from torch's (documented difference).
+
+One llama.cpp context serves one generation at a time (a lock); serve runs parallel slots as several
+engines. Closing a stream stops the generation at once (decoding runs in the consumer's thread).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..config.generation import GenerationConfig
+from ..errors import DataError, ModelError
+from ..progress import progress
+from .engine import Conversation, Delta, Engine, Generation
+from .hf_generate import render_prompt
+from .text import TextDeltas
+
+INSTALL = "pip install 'tailorkit[llamacpp]' (builds llama-cpp-python from source, about 5 minutes)"
+DEFAULT_MAX_CTX = 8192
+
+
+def penalize(logits: np.ndarray, generated: list[int], prompt: Sequence[int], gen: GenerationConfig) -> np.ndarray:
+    """HF's RepetitionPenaltyLogitsProcessor and NoRepeatNGramLogitsProcessor, over the generated tokens
+    (plus the prompt when gen.penalize_prompt), in that order; modifies and returns `logits`."""
+    seq = list(prompt) + generated if gen.penalize_prompt else generated
+    if gen.repetition_penalty != 1.0 and seq:
+        ids = np.unique(np.asarray(seq, dtype=np.int64))
+        picked = logits[ids]
+        logits[ids] = np.where(picked < 0, picked * gen.repetition_penalty, picked / gen.repetition_penalty)
+    n = gen.no_repeat_ngram_size
+    if n > 0 and len(seq) + 1 >= n:
+        tail = tuple(seq[len(seq) - n + 1:]) if n > 1 else ()
+        banned = {seq[i + n - 1] for i in range(len(seq) - n + 1) if tuple(seq[i:i + n - 1]) == tail}
+        if banned:
+            logits[list(banned)] = -np.inf
+    return logits
+
+
+def pick(logits: np.ndarray, gen: GenerationConfig, rng: np.random.Generator) -> int:
+    """Greedy at temperature 0 (first maximum, as torch.argmax); else temperature, then top-p, then a draw."""
+    if gen.temperature <= 0:
+        return int(np.argmax(logits))
+    scores = logits.astype(np.float64) / gen.temperature
+    if gen.top_p < 1.0:  # HF TopPLogitsWarper: drop the low tail whose mass is <= 1 - top_p, keep >= 1
+        order = np.argsort(scores)
+        probs = np.exp(scores[order] - scores[order].max())
+        cum = np.cumsum(probs / probs.sum())
+        drop = cum <= (1 - gen.top_p)
+        drop[-1] = False
+        scores[order[drop]] = -np.inf
+    probs = np.exp(scores - scores.max())
+    probs /= probs.sum()
+    return int(rng.choice(len(probs), p=probs))
+
+
+def gguf_metadata(path: Path) -> dict:
+    """Scalar metadata of a GGUF file (architecture, context length, special token ids...)."""
+    import gguf
+
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except Exception as exc:  # gguf-py raises ValueError, struct.error, ... on a damaged file
+        raise ModelError(f"{path} is not a readable GGUF file ({type(exc).__name__}: {exc})", where=str(path),
+                         fix="re-export it with `tailor export --gguf`") from None
+    meta = {}
+    for key, field in reader.fields.items():
+        if len(field.types) == 1 and not key.startswith("GGUF."):
+            try:
+                meta[key] = field.contents()
+            except Exception:  # an exotic value type: not needed here
+                continue
+    return meta
+
+
+def gguf_stop_ids(meta: dict) -> list[int]:
+    keys = ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")
+    return [int(meta[k]) for k in keys if isinstance(meta.get(k), int)]
+
+
+class LlamaCppEngine(Engine):
+    name = "llamacpp"
+
+    def __init__(self, gguf_path: str | Path, tokenizer, *, lora_path: str | Path | None = None,
+                 stop_ids: Sequence[int] | None = None, n_ctx: int | None = None,
+                 n_threads: int | None = None, label: str = ""):
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise ModelError(f"llama-cpp-python is not installed ({exc})", fix=f"run: {INSTALL}") from None
+        self._llama_cpp = llama_cpp
+        self.gguf_path, self.lora_path = Path(gguf_path), Path(lora_path) if lora_path else None
+        for path in (self.gguf_path, self.lora_path):
+            if path is not None and not path.is_file():
+                raise ModelError(f"no GGUF file at {path}", where=str(path), fix="run `tailor export --gguf`")
+        meta = gguf_metadata(self.gguf_path)
+        arch = meta.get("general.architecture", "llama")
+        trained_ctx = int(meta.get(f"{arch}.context_length", 2048))
+        self.tokenizer = tokenizer
+        self.label = label or str(self.gguf_path)
+        # the GGUF's own end tokens, plus `stop_ids` (default: the tokenizer's eos); the export check
+        # passes [] to see exactly what llama.cpp and Ollama users get
+        ids = (list(stop_ids) if stop_ids is not None else [tokenizer.eos_token_id]) + gguf_stop_ids(meta)
+        self._stops = [i for i in dict.fromkeys(ids) if isinstance(i, int)]
+        try:
+            self.llm = llama_cpp.Llama(model_path=str(self.gguf_path),
+                                       lora_path=str(self.lora_path) if self.lora_path else None,
+                                       n_ctx=n_ctx or min(trained_ctx, DEFAULT_MAX_CTX), n_batch=512,
+                                       n_threads=n_threads or len(os.sched_getaffinity(0)) or 1, logits_all=False,
+                                       verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            what = f"{self.gguf_path}" + (f" with the adapter {self.lora_path}" if self.lora_path else "")
+            raise ModelError(f"llama.cpp cannot load {what} ({exc})", where=str(self.gguf_path),
+                             fix="re-export it with `tailor export --gguf`; an adapter GGUF must match its base") from None
+        self._lock = threading.Lock()
+
+    # -- decoding -------------------------------------------------------------------------------
+    def _logits(self) -> np.ndarray:
+        ptr = self._llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(self.llm.n_vocab(),)).copy()
+
+    def token_ids(self, prompt: Sequence[int], gen: GenerationConfig) -> Iterator[int]:
+        """Generated token ids for a prompt of token ids, the terminator included when one comes.
+        Hold `self._lock` while iterating."""
+        if self.llm is None:
+            raise ModelError("the llama.cpp engine is closed", fix="open a new engine")
+        prompt = list(prompt)
+        room = self.llm.n_ctx() - len(prompt)
+        if room <= 0:
+            raise DataError(f"the prompt has {len(prompt)} tokens, more than the context of {self.llm.n_ctx()}",
+                            fix="shorten the conversation")
+        rng = np.random.default_rng(gen.seed)
+        stops = set(self._stops)
+        generated: list[int] = []
+        self.llm.reset()
+        self.llm.eval(prompt)
+        for _ in range(min(gen.max_new_tokens, room)):
+            token = pick(penalize(self._logits(), generated, prompt, gen), gen, rng)
+            yield token
+            if token in stops:
+                return
+            generated.append(token)
+            self.llm.eval([token])
+
+    def answer_ids(self, prompt: Sequence[int], gen: GenerationConfig) -> list[int]:
+        """All generated ids for a prompt of token ids (the terminator last when the model stopped)."""
+        with self._lock:
+            return list(self.token_ids(prompt, gen))
+
+    def _answer(self, prompt: list[int], gen: GenerationConfig) -> Generation:
+        ids = self.answer_ids(prompt, gen)
+        stopped = bool(ids) and ids[-1] in self._stops
+        kept = ids[:-1] if stopped else ids
+        text = self.tokenizer.decode(kept, skip_special_tokens=True).strip()
+        return Generation(text=text, finish_reason="stop" if stopped else "length", n_tokens=len(kept),
+                          prompt_tokens=len(prompt))
+
+    # -- the Engine interface ---------------------------------------------------------------------
+    def generate(self, conversations: Sequence[Conversation], gen: GenerationConfig, *,
+                 description: str | None = None, batch_size: int = 8,
+                 show_progress: bool = True) -> list[Generation]:
+        prompts = [render_prompt(self.tokenizer, conv, i) for i, conv in enumerate(conversations)]
+        out = []
+        with progress(enabled=show_progress) as bar:
+            task = bar.add_task(description or "generating (llama.cpp)", total=len(prompts))
+            for prompt in prompts:  # one at a time: llama.cpp is fast per sequence on a CPU
+                out.append(self._answer(prompt, gen))
+                bar.advance(task)
+        return out
+
+    def stream(self, conversation: Conversation, gen: GenerationConfig) -> Iterator[Delta]:
+        prompt = render_prompt(self.tokenizer, conversation, 0)
+        deltas = TextDeltas(self.tokenizer)
+        with self._lock:
+            stopped = False
+            for token in self.token_ids(prompt, gen):
+                if token in self._stops:
+                    stopped = True
+                    break
+                yield Delta(deltas.push(token), n_tokens=len(deltas.ids))
+        text = self.tokenizer.decode(deltas.ids, skip_special_tokens=True).strip()
+        yield Delta(deltas.rest(text), "stop" if stopped else "length", len(deltas.ids), len(prompt))
+
+    def count_tokens(self, conversation_or_text: Conversation | str) -> int:
+        if isinstance(conversation_or_text, str):
+            return len(self.tokenizer(conversation_or_text, add_special_tokens=False)["input_ids"])
+        return len(render_prompt(self.tokenizer, conversation_or_text, 0))
+
+    @property
+    def context_length(self) -> int:
+        return self.llm.n_ctx()
+
+    @property
+    def stop_ids(self) -> list[int]:
+        return list(self._stops)
+
+    def close(self) -> None:
+        if self.llm is not None:
+            self.llm.close()
+            self.llm = None
+
+
+def open_llamacpp(cfg, which: str, *, required: bool, device: str | None = None) -> Engine | None:
+    """A llama.cpp engine for `which` (see infer/open.py), or None when llama.cpp is not the right or a
+    possible choice and `required` is False: llama-cpp-python missing, a GPU device, no GGUF to be had."""
+    from .gguf_files import find_gguf
+
+    def unavailable(what: str, fix: str):
+        if required:
+            raise ModelError(f"generation.engine is llamacpp but {what}", fix=fix)
+        return None
+
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return unavailable("llama-cpp-python is not installed", f"run: {INSTALL}, or set generation.engine: hf")
+    if device is None:
+        from ..models import pick_device
+
+        device = pick_device()
+    if str(device).startswith("cuda") and not required:
+        return None
+    try:
+        source = find_gguf(cfg, which, write=True)
+    except ModelError as exc:
+        if required:
+            raise
+        source = None
+    if source is None:
+        return unavailable(f"no GGUF of '{which}' exists or can be written",
+                           "run `tailor export --gguf`, or set generation.engine: hf")
+    return LlamaCppEngine(source.model, source.tokenizer, lora_path=source.lora, stop_ids=source.stop_ids,
+                          label=which)

@@ -1,0 +1,145 @@
+"""`tailor export --gguf` on tiny runs: merged GGUF + LoRA GGUF + Modelfile written and checked against the
+tuned model; the Modelfile TEMPLATE renders the training template's text; a GGUF that loses its stop token
+fails the check; bad input is one line and exit 2 with nothing written."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tailorkit.cli import main
+from tailorkit.export import export
+from test_evaluate_support import PAIRS, load_tiny, make_run
+from test_evaluate_support import one_thread  # noqa: F401  (fixture)
+from test_export_merge import lora_run  # noqa: F401  (fixture: a tiny LoRA run with random B)
+
+llama_cpp = pytest.importorskip("llama_cpp")
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_model_dir, tmp_path_factory):
+    """The tiny model fully fine-tuned (overfit) on PAIRS: it stops by itself after each answer."""
+    return make_run(tmp_path_factory.mktemp("full"), tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def full_export(full_run):
+    return export(full_run, gguf=True, quant="f32")
+
+
+def test_full_run_exports_a_checked_gguf_and_modelfile(full_run, full_export):
+    out = full_run.run_dir / "export"
+    assert full_export.paths["gguf"] == out / "model-f32.gguf" and (out / "Modelfile").exists()
+    assert "lora" not in full_export.paths  # a full fine-tune has no adapter
+    report = json.loads((out / "gguf_check.json").read_text())
+    assert report == full_export.gguf_check and report["passed"] is True
+    side = report["sides"][0]
+    n = len(PAIRS)
+    assert side["prompts"] == n and side["token_identical"] == n and side["mismatches"] == []
+    assert side["hf_self_stopped"] == side["gguf_self_stopped"] == n  # every answer stops
+    assert report["prompt_text_tokenizes_identically"] == n
+    record = json.loads((out / "gguf.json").read_text())
+    assert record["check_passed"] is True and record["end_tokens"] == ["<|im_end|>"]
+    assert any("3/3 token-identical" in line for line in full_export.check_lines())
+
+
+def test_modelfile_template_renders_the_training_prompt(full_run, full_export):
+    from transformers import AutoTokenizer
+
+    from tailorkit.export.modelfile import ollama_render
+
+    text = (full_run.run_dir / "export" / "Modelfile").read_text()
+    assert text.splitlines()[1] == "FROM ./model-f32.gguf"
+    assert 'PARAMETER stop "<|im_end|>"' in text and "PARAMETER num_predict 40" in text
+    template = re.search(r'TEMPLATE """(.*?)"""', text, re.S).group(1)
+    tok = AutoTokenizer.from_pretrained(full_run.run_dir / "adapter")
+    conv = [{"role": "system", "content": "You write prompts."}, {"role": "user", "content": "a cat"},
+            {"role": "assistant", "content": "a cat, 8k --ar 1:1"}, {"role": "user", "content": "a dog"}]
+    want = tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+    assert ollama_render(template, conv) == want
+    assert ollama_render(template, conv[1:2]) == tok.apply_chat_template(conv[1:2], tokenize=False,
+                                                                       add_generation_prompt=True)
+
+
+def test_engine_uses_the_exported_gguf_for_the_run(full_run, full_export):
+    from tailorkit.infer.open import open_engine
+
+    engine = open_engine(full_run, "tuned", engine="llamacpp")
+    assert engine.name == "llamacpp" and engine.gguf_path == full_export.paths["gguf"]
+    user, answer = PAIRS[0]
+    got = engine.generate([[{"role": "user", "content": user}]], full_run.generation, show_progress=False)[0]
+    assert got.finish_reason == "stop" and got.text == answer
+    engine.close()
+
+
+def test_a_gguf_that_lost_its_stop_token_fails_the_check(full_run, full_export, tmp_path):
+    from tailorkit.convert.model import write_model_gguf
+    from tailorkit.convert.vocab import build_vocab
+    from tailorkit.export.check import check_gguf
+
+    model, tok = load_tiny(full_run.run_dir / "adapter")
+    vocab = build_vocab(tok, model.get_input_embeddings().num_embeddings, [tok.convert_tokens_to_ids("<|endoftext|>")])
+    bad = write_model_gguf(model, vocab, tmp_path / "bad.gguf", quant="f32", show_progress=False)
+    report = check_gguf(full_run.run_dir / "adapter", full_run.run_dir / "data" / "test.jsonl", bad,
+                        max_new_tokens=40, show_progress=False)
+    assert report["passed"] is False and "stopped by itself and the other did not" in report["message"]
+    side = report["sides"][0]
+    assert side["gguf_self_stopped"] == 0 and side["hf_self_stopped"] == len(PAIRS)
+    first = side["mismatches"][0]
+    # the GGUF writes <|im_end|> like HF but does not stop on it: HF has ended where the GGUF goes on
+    assert first["hf_token"] == "<end>" and first["gguf_stopped"] is False
+
+
+def test_lora_run_exports_adapter_gguf_via_cli(lora_run, capsys):
+    import gguf
+
+    (lora_run.root / "tailor.yaml").write_text(lora_run.to_yaml())
+    assert main(["export", "-c", str(lora_run.root / "tailor.yaml"), "--gguf", "--quant", "f32"]) == 0
+    printed = capsys.readouterr().out
+    assert "GGUF check:" in printed and "token-identical to HF" in printed
+    out = lora_run.run_dir / "export"
+    reader = gguf.GGUFReader(str(out / "lora-adapter.gguf"))
+    assert reader.fields["general.type"].contents() == "adapter"
+    assert reader.fields["adapter.type"].contents() == "lora"
+    assert reader.fields["adapter.lora.alpha"].contents() == pytest.approx(8.0)
+    names = {t.name for t in reader.tensors}
+    assert {"blk.0.attn_q.weight.lora_a", "blk.0.attn_q.weight.lora_b", "blk.1.ffn_down.weight.lora_b"} <= names
+    report = json.loads((out / "gguf_check.json").read_text())
+    assert report["passed"] is True and report["sides"][0]["token_identical"] >= len(PAIRS) - 1
+
+
+def _cli_export(cfg, *args):
+    (cfg.root / "tailor.yaml").write_text(cfg.to_yaml())
+    return main(["export", "-c", str(cfg.root / "tailor.yaml"), *args])
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_bad_input_exit_2_nothing_written(tiny_model_dir, tmp_path, capsys):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    no_adapter = make_run(tmp_path / "none", tiny_model_dir, train_adapter=False)
+    assert _cli_export(no_adapter, "--gguf") == 2
+    assert "tailor train" in _one_line_error(capsys) and not (no_adapter.run_dir / "export").exists()
+
+    lora = make_run(tmp_path / "quant", tiny_model_dir)
+    assert _cli_export(lora, "--gguf", "--quant", "q3_k") == 2
+    err = _one_line_error(capsys)
+    assert "q3_k" in err and "q8_0" in err and not (lora.run_dir / "export").exists()
+
+    gpt2 = make_run(tmp_path / "arch", tiny_model_dir, train_adapter=False)
+    model, tok = load_tiny(tiny_model_dir)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=1, n_head=2, n_positions=64,
+                               bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)).save_pretrained(
+        gpt2.run_dir / "adapter")
+    tok.save_pretrained(gpt2.run_dir / "adapter")
+    capsys.readouterr()
+    assert _cli_export(gpt2, "--gguf") == 2
+    err = _one_line_error(capsys)
+    assert "GPT2LMHeadModel" in err and "LlamaForCausalLM" in err and not (gpt2.run_dir / "export").exists()
