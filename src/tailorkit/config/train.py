@@ -26,6 +26,18 @@ class TrainConfig(Section):
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (overrides epochs)")
     batch_size: int = Field(8, ge=1, description="rows per micro-batch")
     grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    tokens_per_step: int | None = Field(
+        None, ge=1, description="trained (answer) tokens per optimizer step instead of a fixed number of rows: "
+                                "each epoch is cut into ceil(answer tokens / tokens_per_step) steps of whole rows "
+                                "with about that many answer tokens each, split into micro-batches of at most "
+                                "batch_size rows (grad_accum is not used). The learning-rate defaults were tuned "
+                                "at 8 rows per step: keep tokens_per_step near 8 x the mean answer tokens of a row "
+                                "(Midjourney rows: ~45, so ~360) or scale the learning rate with it")
+    packing: Literal["auto", "on", "off"] = Field(
+        "auto", description="padding-free packing: the rows of a micro-batch are concatenated into sequences of "
+                            "at most data.max_length tokens, positions restarting at 0 per row and attention never "
+                            "crossing a row. auto = on when a probe shows the model isolates packed rows, else "
+                            "padded batches; on = fail when it does not; off = padded batches")
     warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0, description="share of steps for linear warm-up")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay")
     scheduler: Literal["cosine", "linear", "constant"] = Field("cosine", description="learning-rate schedule after warm-up")

@@ -29,8 +29,9 @@ from .load import save_tuned, template_hash
 from .loss import evaluate_loss, logits_mode, perplexity, token_loss_sum
 from .metrics import MetricsLog, plot_loss
 from .modeling import build_model, check_method, mixed_precision, trainable_state
+from .packing import count_tokens, pack, packing_isolates, varlen_attention
 from .plan import Plan, build_scheduler, epoch_steps, make_plan, step_rows
-from .tokenize import IGNORE, encode_examples
+from .tokenize import IGNORE, encode_examples, trained_token_count
 
 RESUME_HINT = "resume with tailor train --resume"
 # Learning rates when train.learning_rate is unset, by method and model size. Small-model values were
@@ -65,6 +66,7 @@ class TrainResult:
     checkpoint: Path | None
     metrics_path: Path
     loss_plot: Path | None
+    packed: bool = False           # micro-batches were packed (padding-free) rather than padded
 
     @property
     def interrupted(self) -> bool:
@@ -154,6 +156,19 @@ def base_parameter_count(model) -> int:
                for name, p in model.named_parameters() if "lora_" not in name)
 
 
+def _use_packing(setting: str, model, rows: list[dict], pad_id: int) -> bool:
+    """Whether to pack micro-batches: train.packing, checked against what the model really does."""
+    if setting == "off":
+        return False
+    if packing_isolates(model, rows, pad_id):
+        return True
+    if setting == "on":
+        raise TrainError("this model does not keep packed rows apart (its attention ignores position_ids "
+                         "restarting per row)", where="train.packing",
+                         fix="set train.packing to auto or off (padded batches), or use a newer transformers")
+    return False
+
+
 def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
     """Fine-tune cfg.model.base on run_dir/data/train.jsonl (validated on val.jsonl); see module doc."""
     import torch
@@ -181,8 +196,9 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
                          fix="add rows to the data source and run `tailor data prepare` again")
     truncated = sum(r["truncated"] for r in train_rows + val_rows)
     lengths = [len(r["input_ids"]) for r in train_rows]
+    trained = [trained_token_count(r["labels"]) for r in train_rows]
 
-    plan = make_plan(len(train_rows), tcfg, world)
+    plan = make_plan(len(train_rows), tcfg, world, trained_tokens=sum(trained))
     state = ckpt.LoopState(plan=plan.to_dict())
     if resume_from is not None:
         import json
@@ -202,6 +218,8 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
     scheduler = build_scheduler(optimizer, tcfg, plan.total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     mode = logits_mode(model, collate(train_rows[:1], tok.pad_token_id))
+    packed = _use_packing(tcfg.packing, model, train_rows, tok.pad_token_id)
+    pack_len = cfg.data.max_length if varlen_attention(model) else None  # see packing.py
 
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=main)
     if resume_from is not None:
@@ -247,7 +265,7 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
         task = bar.add_task("train", total=plan.total_steps, completed=state.global_step, loss="-", tps="-") if bar else None
         interrupted = False
         while state.global_step < plan.total_steps and state.stopped is None and not interrupted:
-            steps = epoch_steps(lengths, plan, tcfg.seed, state.epoch)
+            steps = epoch_steps(lengths, plan, tcfg.seed, state.epoch, trained)
             for s in range(state.step_in_epoch, plan.steps_per_epoch):
                 t0 = time.perf_counter()
                 batches = []
@@ -255,7 +273,8 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
                     # A process left without rows on a short last batch still joins the step, training nothing.
                     picked = [train_rows[i] for i in rows] or [{"input_ids": train_rows[0]["input_ids"],
                                                                 "labels": [IGNORE] * len(train_rows[0]["labels"])}]
-                    batches.append({k: v.to(device) for k, v in collate(picked, pad_id).items()})
+                    batch = pack(picked, pad_id, pack_len) if packed else collate(picked, pad_id)
+                    batches.append({k: v.to(device) for k, v in batch.items()})
                 n_step = torch.tensor(float(sum(count_trained(b) for b in batches)), device=device)
                 if world > 1:
                     n_step = accelerator.reduce(n_step, reduction="sum")
@@ -276,7 +295,7 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
                 if world > 1:
                     shared = accelerator.reduce(shared, reduction="sum")
                 step_loss = shared[0].item() / n_step.item()
-                tokens = int(sum(int(b["attention_mask"].sum()) for b in batches)) * world
+                tokens = sum(count_tokens(b) for b in batches) * world
                 state.global_step += 1
                 state.step_in_epoch = s + 1
                 state.tokens_seen += tokens
@@ -335,7 +354,7 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
         best_step=state.best_step, final_val_loss=state.last_val_loss, train_loss=last_train_loss,
         train_rows=len(train_rows), val_rows=len(val_rows), truncated_rows=truncated, seconds=seconds,
         tokens_per_s=state.tokens_seen / seconds if seconds > 0 else math.nan, checkpoint=last_ckpt,
-        metrics_path=metrics.path, loss_plot=plot)
+        metrics_path=metrics.path, loss_plot=plot, packed=packed)
 
 
 def result_dict(result: TrainResult) -> dict:
