@@ -1,6 +1,6 @@
 """Padding-free packing keeps rows apart: per-row losses equal the unpacked ones, no gradient crosses a
 row boundary, the grouping respects the length budget, a packed training run matches a padded one,
-and gradient checkpointing (the memory option) trains the same."""
+and the memory options (gradient checkpointing, micro_batch_tokens) train the same."""
 from __future__ import annotations
 
 import pytest
@@ -129,12 +129,14 @@ def test_packed_training_matches_padded(tiny_model_dir, tmp_path):
     assert abs(on.best_val_loss - off.best_val_loss) < 1e-3
 
 
-def test_gradient_checkpointing_trains_the_same(tiny_model_dir, tmp_path):
+def test_memory_options_train_the_same(tiny_model_dir, tmp_path):
+    """Gradient checkpointing plus forward passes capped at 40 tokens (each micro-batch run in parts)."""
     from tailorkit.config import load_config
     from tailorkit.train.trainer import train
     from test_train_run import make_project
 
-    runs = [train(load_config(make_project(tmp_path / str(gc), tiny_model_dir, max_steps=3, gradient_checkpointing=gc)))
+    runs = [train(load_config(make_project(tmp_path / str(gc), tiny_model_dir, max_steps=3, gradient_checkpointing=gc,
+                                           micro_batch_tokens=40 if gc else None)))
             for gc in (True, False)]
     assert runs[0].steps == runs[1].steps == 3
     assert runs[0].final_val_loss == pytest.approx(runs[1].final_val_loss, rel=1e-4)

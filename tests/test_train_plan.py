@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tailorkit.config.train import TrainConfig
-from tailorkit.train.plan import auto_epochs, epoch_steps, make_plan, step_rows
+from tailorkit.train.plan import auto_epochs, epoch_steps, make_plan, split_by_tokens, step_rows
 from test_train_run import one_thread  # noqa: F401  (autouse fixture)
 
 
@@ -59,6 +59,14 @@ def test_token_steps_are_deterministic_balanced_and_cover_every_row_once():
     assert len(steps) == big.steps_per_epoch == 3 and all(steps)
     with pytest.raises(ValueError):
         epoch_steps(lengths, plan, 7, 0)  # the token counts are needed
+
+
+def test_micro_batches_split_by_tokens_keep_order_and_rows():
+    lengths = [50, 60, 70, 300, 10]
+    assert split_by_tokens([0, 1, 2, 3, 4], lengths, None) == [[0, 1, 2, 3, 4]]
+    assert split_by_tokens([0, 1, 2, 3, 4], lengths, 130) == [[0, 1], [2], [3], [4]]
+    assert split_by_tokens([0, 4], lengths, 130) == [[0, 4]]
+    assert split_by_tokens([], lengths, 130) == [[]]  # a process without rows still runs one part
 
 
 def test_max_steps_overrides_epochs():

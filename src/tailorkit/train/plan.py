@@ -2,6 +2,8 @@
 
 The data order is a pure function of (seed, epoch), so a run resumed mid-epoch skips exactly the
 batches it had consumed, and every process of a distributed run derives the same order by itself.
+Steps hold a fixed number of rows, or (train.tokens_per_step) a fixed number of steps per epoch with
+about the same number of trained tokens each; either way the plan depends on nothing else.
 """
 from __future__ import annotations
 
@@ -128,6 +130,23 @@ def step_rows(plan: Plan, rows: list[int], rank: int) -> list[list[int]]:
     are fewer rows than processes)."""
     per_micro = plan.batch_size * plan.world
     return [rows[m:m + per_micro][rank::plan.world] for m in range(0, len(rows), per_micro)]
+
+
+def split_by_tokens(rows: list[int], lengths: list[int], budget: int | None) -> list[list[int]]:
+    """A micro-batch's rows cut, in order, into runs of at most `budget` tokens (a longer row runs alone),
+    so that activation memory is bounded by tokens rather than rows; None or 0: one run. The loss is
+    normalised over the whole step, so the cut changes memory and time, not what is learnt."""
+    if not budget or sum(lengths[i] for i in rows) <= budget:
+        return [rows]
+    runs: list[list[int]] = [[]]
+    used = 0
+    for i in rows:
+        if runs[-1] and used + lengths[i] > budget:
+            runs.append([])
+            used = 0
+        runs[-1].append(i)
+        used += lengths[i]
+    return runs
 
 
 def build_scheduler(optimizer, tcfg: TrainConfig, total_steps: int):

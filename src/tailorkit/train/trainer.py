@@ -4,7 +4,9 @@
 Each optimizer step sums token losses over its micro-batches and divides by the number of trained
 tokens of the whole step across gradient accumulation and processes, so every trained token weighs
 the same. Validation loss is computed at each epoch end; the best weights are kept and early stopping
-ends a run that stops improving. Checkpoints (every epoch and every train.save_every_steps) carry
+ends a run that stops improving. An optimizer step holds batch_size x grad_accum rows, or, with
+train.tokens_per_step, about that many trained tokens; its micro-batches are packed (padding-free, see
+packing.py) when the model isolates packed rows, and cut further by train.micro_batch_tokens. Checkpoints (every epoch and every train.save_every_steps) carry
 everything needed to continue exactly; SIGINT/SIGTERM finish the current step, write one and return.
 """
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .loss import evaluate_loss, logits_mode, perplexity, token_loss_sum
 from .metrics import MetricsLog, plot_loss
 from .modeling import build_model, check_method, mixed_precision, trainable_state
 from .packing import count_tokens, pack, packing_isolates, varlen_attention
-from .plan import Plan, build_scheduler, epoch_steps, make_plan, step_rows
+from .plan import Plan, build_scheduler, epoch_steps, make_plan, split_by_tokens, step_rows
 from .tokenize import IGNORE, encode_examples, trained_token_count
 
 RESUME_HINT = "resume with tailor train --resume"
@@ -269,12 +271,13 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
             for s in range(state.step_in_epoch, plan.steps_per_epoch):
                 t0 = time.perf_counter()
                 batches = []
-                for rows in step_rows(plan, steps[s], rank):
-                    # A process left without rows on a short last batch still joins the step, training nothing.
-                    picked = [train_rows[i] for i in rows] or [{"input_ids": train_rows[0]["input_ids"],
-                                                                "labels": [IGNORE] * len(train_rows[0]["labels"])}]
-                    batch = pack(picked, pad_id, pack_len) if packed else collate(picked, pad_id)
-                    batches.append({k: v.to(device) for k, v in batch.items()})
+                for micro in step_rows(plan, steps[s], rank):
+                    for rows in split_by_tokens(micro, lengths, tcfg.micro_batch_tokens):
+                        # A process left without rows on a short last batch still joins the step, training nothing.
+                        picked = [train_rows[i] for i in rows] or [{"input_ids": train_rows[0]["input_ids"],
+                                                                    "labels": [IGNORE] * len(train_rows[0]["labels"])}]
+                        batch = pack(picked, pad_id, pack_len) if packed else collate(picked, pad_id)
+                        batches.append({k: v.to(device) for k, v in batch.items()})
                 n_step = torch.tensor(float(sum(count_trained(b) for b in batches)), device=device)
                 if world > 1:
                     n_step = accelerator.reduce(n_step, reduction="sum")
