@@ -3,6 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TAILOR := $(abspath $(VENV))/bin/tailor
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 # Where the torch wheel comes from. Empty: the configured pip index (PyPI's Linux torch is the large
 # CUDA build). On a machine without a GPU: make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
@@ -21,15 +22,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The test tier also needs the optional llama.cpp bindings (GGUF engine and export check). They build from
+# source: about 6 minutes on 2 cores the first time, then pip's wheel cache makes it seconds.
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[test,llamacpp]"
+	touch $(TEST_STAMP)
+
 demo: install
 	rm -rf demo
 	$(TAILOR) init demo --example midjourney
 	cd demo && $(TAILOR) run
 
-test: install
+test: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
-test-slow: install
+test-slow: $(TEST_STAMP)
 	$(PY) -m pytest -q -m slow
 
 # The quick benchmarks; the long ones (SciFact retrieval, Midjourney training) are listed in the README.

@@ -49,6 +49,32 @@ def test_invalid_value_and_bad_yaml_are_config_errors(tmp_path):
         load_config(write(tmp_path, "train:\n  lora_r: [1\n"))
 
 
+@pytest.mark.parametrize("text, line, expected", [
+    ("name: x\ntrain:\n  epochs: true\n", 3, "'train.epochs' is invalid: expected a number, got the boolean true"),
+    ("train:\n  lora_r: 8\n  learning_rate: false\n", 3, "'train.learning_rate' is invalid: expected a number"),
+    ("data:\n  max_length: yes\n", 2, "'data.max_length' is invalid"),
+    ("train:\n  epochs: 3\n  batch_size: 4\n  epochs: 1\n", 4, "duplicate key 'epochs' (also on line 2)"),
+    ("train:\n  epochs: 3\ndata:\n  seed: 1\ntrain:\n  lora_r: 4\n", 5, "duplicate key 'train' (also on line 1)"),
+])
+def test_a_boolean_for_a_number_and_a_duplicate_key_are_errors_with_the_line(tmp_path, capsys, text, line, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.where == f"{path}:{line}" and expected in err.value.what, err.value.one_line()
+    assert main(["config", "show", "-c", str(path)]) == 2
+    out = capsys.readouterr()
+    assert not out.out and len(out.err.strip().splitlines()) == 1 and f"tailor.yaml:{line}: " in out.err
+
+
+def test_numbers_and_booleans_still_load_where_they_belong(tmp_path):
+    cfg = load_config(write(tmp_path, "train:\n  epochs: 2\n  learning_rate: 1\nkb:\n  bm25_stem: false\n"))
+    assert cfg.train.epochs == 2 and cfg.train.learning_rate == 1.0 and cfg.kb.bm25_stem is False
+    # an invalid value given as a flag has no line in the file
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "train:\n  epochs: 2\n"), {"train.epochs": True})
+    assert err.value.where == str(tmp_path / "tailor.yaml")
+
+
 def test_resolved_config_round_trips(tmp_path):
     cfg = load_config(write(tmp_path, "train:\n  run_name: r1\n  lora_r: 8\n"))
     out = write_resolved(cfg, cfg.run_dir)

@@ -187,3 +187,27 @@ def test_example_jsonl_reader_round_trips_and_names_bad_lines(tmp_path):
     with pytest.raises(DataError, match="not valid UTF-8") as exc:
         read_examples(bad)
     assert exc.value.where == f"{bad}:2"
+
+
+@pytest.mark.parametrize("rows, fmt, where, words", [
+    ([{"messages": [{"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "q"},
+                    {"role": "assistant", "content": "a"}]}], "messages", "chats.jsonl:2:messages[0]", "out of order"),
+    ([{"messages": [{"role": "user", "content": "q"}, {"role": "user", "content": "q2"},
+                    {"role": "assistant", "content": "a"}]}], "messages", "chats.jsonl:2:messages[1]", "out of order"),
+    ([{"messages": [{"role": "user", "content": "q"}, {"role": "system", "content": "s"},
+                    {"role": "assistant", "content": "a"}]}], "messages", "chats.jsonl:2:messages[1]", "system"),
+    ([{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
+                    {"role": "assistant", "content": "a"}, {"role": "user", "content": "more?"}]}],
+     "messages", "chats.jsonl:2:messages[3]", "end with an assistant"),
+    ([{"conversations": [{"from": "gpt", "value": "Hi!"}, {"from": "human", "value": "q"},
+                         {"from": "gpt", "value": "a"}]}], "sharegpt", "chats.jsonl:2:conversations[0]", "out of order"),
+])
+def test_role_order_is_checked_at_load_with_file_line(tmp_path, rows, fmt, where, words):
+    good = {"messages": [{"role": "user", "content": "fine"}, {"role": "assistant", "content": "ok"}]}
+    if fmt == "sharegpt":
+        good = {"conversations": [{"from": "human", "value": "fine"}, {"from": "gpt", "value": "ok"}]}
+    p = tmp_path / "chats.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in [good, *rows]), encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        load_examples(p, DataConfig())
+    assert info.value.where.endswith(where) and words in info.value.what and info.value.fix

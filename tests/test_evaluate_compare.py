@@ -59,6 +59,8 @@ def test_compare_json_holds_settings_rows_and_aggregates(result, run_cfg):
     assert doc["n_rows"] == 3 and len(doc["rows"]) == 3
     assert doc["generation"]["max_new_tokens"] == 40 and doc["generation"]["temperature"] == 0.0
     assert doc["models"]["base"] == run_cfg.model.base
+    # which engine answered (generation.engine: auto picks llama.cpp only where it is installed)
+    assert set(doc["engines"]) == {"base", "tuned"} and set(doc["engines"].values()) <= {"hf", "llamacpp"}
     row = doc["rows"][0]
     assert row["request"] == PAIRS[0][0] and row["reference"] == PAIRS[0][1]
     assert row["source"] == {"source": "raw.csv", "row": 2}
@@ -75,6 +77,7 @@ def test_report_is_self_contained_and_escaped(result, run_cfg):
     assert parser.tags.count("svg") >= len(METRICS) + 1  # one chart per metric + the loss curve
     assert html.count("class=ex>") == run_cfg.compare.n_examples
     assert "portrait of a girl on roller skates" in html
+    assert "engine (tuned)" in html
 
 
 def test_report_escapes_model_text(tmp_path):

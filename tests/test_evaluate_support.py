@@ -36,16 +36,20 @@ def conversation(user: str) -> list[dict]:
 
 def overfit(model, tokenizer, pairs=PAIRS, steps: int = 60, lr: float = 1e-2) -> None:
     """Train `model` in place (all trainable parameters) until it reproduces each answer and stops."""
-    import torch
-
     rows = []
     for user, answer in pairs:
         prompt = tokenizer.apply_chat_template(conversation(user), add_generation_prompt=True, tokenize=True,
                                                return_dict=False)
         target = tokenizer.encode(answer, add_special_tokens=False) + [tokenizer.eos_token_id]
         rows.append((list(prompt) + target, [-100] * len(prompt) + target))
+    fit_rows(model, rows, tokenizer.pad_token_id, steps, lr)
+
+
+def fit_rows(model, rows: list[tuple[list[int], list[int]]], pad: int, steps: int = 60, lr: float = 1e-2) -> None:
+    """Full-batch Adam on (input_ids, labels) rows, right-padded with `pad`, for `steps` steps."""
+    import torch
+
     width = max(len(ids) for ids, _ in rows)
-    pad = tokenizer.pad_token_id
     ids = torch.tensor([r[0] + [pad] * (width - len(r[0])) for r in rows])
     labels = torch.tensor([r[1] + [-100] * (width - len(r[1])) for r in rows])
     mask = torch.tensor([[1] * len(r[0]) + [0] * (width - len(r[0])) for r in rows])

@@ -91,6 +91,29 @@ def test_bad_beir_files_name_file_and_line(tmp_path):
         load_beir(corpus, queries, qrels)
 
 
+def test_qrels_that_match_nothing_fail_and_partial_matches_are_counted(tmp_path, monkeypatch, capsys):
+    from tailorkit.cli import main
+
+    corpus, queries, qrels = write_beir(tmp_path / "beir")
+    # Every judged doc id is absent from the corpus (e.g. "doc1" vs "d1"): this used to score zeros, exit 0.
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\tdoc1\t1\nq2\tdoc2\t1\n", encoding="utf-8")
+    with pytest.raises(KBError, match="0 of 2 qrels matched"):
+        load_beir(corpus, queries, qrels)
+    monkeypatch.chdir(tmp_path)
+    args = ["kb", "eval", "--corpus", str(corpus), "--queries", str(queries), "--qrels", str(qrels), "--modes", "bm25"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no judged document is in the corpus" in err[0], err
+
+    # One unknown query id (q9) and one unknown doc id (d9) next to three good judgements: counted, reported.
+    qrels.write_text("q1\td1\t1\nq2\td2\t1\nq3\td3\t2\nq9\td1\t1\nq1\td9\t1\n", encoding="utf-8")
+    cov = load_beir(corpus, queries, qrels).coverage
+    assert (cov.qrels, cov.matched, cov.unknown_queries, cov.unknown_docs) == (5, 3, 1, 1)
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "3 of 5 qrels matched (1 unknown query id, 1 unknown doc id)" in out
+
+
 @pytest.mark.slow
 def test_scifact_train_hybrid_beats_both_retrievers(scifact_dir, tmp_path):
     cfg = TailorConfig(root=tmp_path, kb=KBConfig())

@@ -81,3 +81,38 @@ def test_same_command_against_an_endpoint_prints_summary_and_dry_run(project, ca
         assert main(["synth", "backtranslate", "outs.txt", "--concurrency", "2"]) == 0
         out = capsys.readouterr().out
         assert "3/3 kept" in out and (project / "data" / "synth.card.md").exists()
+
+
+@pytest.mark.parametrize("n_failing", [1, 3])
+def test_a_run_with_failed_rows_prints_the_summary_and_exits_3(project, capsys, n_failing):
+    rows = phrases(3, seed=5)
+    rows = [f"{r} [[fault:500:all]]" if i < n_failing else r for i, r in enumerate(rows)]
+    (project / "outs.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with FakeOpenAI() as srv:
+        write_cfg(project, srv.url, extra="  max_retries: 1\n")
+        assert main(["synth", "backtranslate", "outs.txt"]) == 3
+    cap = capsys.readouterr()
+    assert f"{3 - n_failing}/3 kept" in cap.out and f"{n_failing} failed" in cap.out  # the summary
+    err = cap.err.strip().splitlines()
+    assert len(err) == 1 and f"{n_failing} of 3 rows failed after retries" in err[0] and "rerun" in err[0]
+    kept = [line for line in (project / "data" / "synth.jsonl").read_text().splitlines() if line.strip()]
+    failed = [line for line in (project / "data" / "synth.errors.jsonl").read_text().splitlines() if line.strip()]
+    assert (len(kept), len(failed)) == (3 - n_failing, n_failing)
+
+
+def test_exit_codes_are_documented_in_the_help(capsys):
+    assert main(["synth", "backtranslate", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "3 = finished with failed rows" in out
+
+
+def test_the_pipeline_exits_3_when_its_synth_step_had_failed_rows(project, capsys):
+    rows = phrases(3, seed=5)
+    (project / "outs.txt").write_text("\n".join([rows[0] + " [[fault:500:all]]", *rows[1:]]) + "\n", encoding="utf-8")
+    with FakeOpenAI() as srv:
+        (project / "tailor.yaml").write_text(
+            f"teacher:\n  base_url: {srv.url}\n  model: fake-teacher\n  retry_base_s: 0.01\n  max_retries: 1\n"
+            "synth:\n  cache: cache.sqlite\n  recipe: backtranslate\n  source: outs.txt\n", encoding="utf-8")
+        assert main(["run", "--steps", "synth"]) == 3
+    cap = capsys.readouterr()
+    assert "2/3 kept" in cap.out and "1 of 3 synth rows failed" in cap.err

@@ -175,7 +175,7 @@ def test_zero_trainable_row_stops_training(tiny_model_dir, tmp_path, capsys):
     write_examples(tmp_path / "runs" / "default" / "data" / "train.jsonl", make_rows(4) + [bad])
     assert main(["train", "-c", str(cfg_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "rows.csv:99" in err and "zero trainable tokens" in err
+    assert "train.jsonl:5" in err and "zero trainable tokens" in err  # checked as train.jsonl is read
 
 
 def test_cli_flags_override_config_and_qlora_needs_cuda(tiny_model_dir, tmp_path, capsys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tailorkit.data.example import Example
-from tailorkit.errors import TrainError
+from tailorkit.errors import DataError, TrainError
 from tailorkit.models import load_tokenizer
 from tailorkit.train.collate import collate, count_trained
 from tailorkit.train.tokenize import IGNORE, encode_example
@@ -116,3 +116,18 @@ def test_collate_pads_right_and_masks_padding_by_attention(tok):
     assert b["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
     assert b["labels"].tolist() == [[IGNORE, 6, pad, 8], [IGNORE, 9, IGNORE, IGNORE]]
     assert count_trained(b) == 4
+
+
+def test_a_conversation_opening_with_an_assistant_turn_is_refused_not_trained_on_the_prompt(tiny_model_dir):
+    # With the SmolLM2 template, the span of a leading answer would start at 0 and cover the role header
+    # and the injected default system prompt: the model would learn to write its own prompt.
+    tok = load_tokenizer(str(tiny_model_dir), chat_template=SMOL_TEMPLATE)
+    ex = Example(messages=[{"role": "assistant", "content": "Hello, how can I help?"},
+                           {"role": "user", "content": "a fox"}, {"role": "assistant", "content": "a quick brown fox"}],
+                 meta={"source": "data/chats.jsonl", "line": 3})
+    with pytest.raises(DataError) as err:
+        encode_example(ex, tok, 512)
+    assert err.value.where == "data/chats.jsonl:3:messages[0]" and "out of order" in err.value.what
+    # The same turns in a valid order train only the answers.
+    ok = Example(messages=ex.messages[1:])
+    assert labelled_spans(tok, encode_example(ok, tok, 512)) == ["a quick brown fox<|im_end|>"]

@@ -50,6 +50,14 @@ class TeacherError(TailorError):
     """A teacher LLM cannot be reached or configured."""
 
 
+class RowsFailedError(TailorError):
+    """A bulk run finished, but some rows failed for good; the output of the other rows is written.
+
+    Exit code 3 (not 2), so scripts can tell "finished with failed rows" from "bad input"."""
+
+    exit_code = 3
+
+
 class KBError(TailorError):
     """The knowledge base cannot be read, written or queried."""
 

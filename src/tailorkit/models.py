@@ -198,10 +198,13 @@ def load_model(ref: str | ModelRef, *, dtype: str = "auto", device: str | None =
     if tokenizer is not None and len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
     if tokenizer is not None:
+        from .template import stop_token_ids
+
         model.config.pad_token_id = tokenizer.pad_token_id
         if getattr(model, "generation_config", None) is not None:
             model.generation_config.pad_token_id = tokenizer.pad_token_id
-            model.generation_config.eos_token_id = tokenizer.eos_token_id
+            # The template's end-of-turn token joins the model's own eos ids; none is overwritten.
+            model.generation_config.eos_token_id = stop_token_ids(tokenizer, model.generation_config.eos_token_id)
     return model.to(device)
 
 

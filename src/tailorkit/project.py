@@ -64,8 +64,11 @@ class PipelineResult:
     steps: dict[str, Any] = field(default_factory=dict)
 
 
-def run_pipeline(cfg: TailorConfig, steps: list[str] | None = None, on_step=None) -> PipelineResult:
-    """Run the configured pipeline. `on_step(name, result)` is called after each step (the CLI prints)."""
+def run_pipeline(cfg: TailorConfig, steps: list[str] | None = None, on_step=None, *,
+                 force: bool = False) -> PipelineResult:
+    """Run the configured pipeline. `on_step(name, result)` is called after each step (the CLI prints).
+
+    force: let prepare replace the splits of a run that has trained (see data/trained.py)."""
     wanted = list(steps) if steps else [s for s in STEPS if s != "synth" or cfg.synth.recipe]
     unknown = [s for s in wanted if s not in STEPS]
     if unknown:
@@ -74,7 +77,7 @@ def run_pipeline(cfg: TailorConfig, steps: list[str] | None = None, on_step=None
     for name in STEPS:
         if name not in wanted:
             continue
-        out = _STEP_FUNCS[name](cfg)
+        out = _prepare(cfg, force=force) if name == "prepare" else _STEP_FUNCS[name](cfg)
         result.steps[name] = out
         if on_step is not None:
             on_step(name, out)
@@ -91,10 +94,10 @@ def _synth(cfg: TailorConfig):
     return out
 
 
-def _prepare(cfg: TailorConfig):
+def _prepare(cfg: TailorConfig, force: bool = False):
     from .data.prepare import prepare
 
-    return prepare(cfg)
+    return prepare(cfg, force=force)
 
 
 def _train(cfg: TailorConfig):

@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+from . import chat as _chat  # noqa: E402
 from . import data as _data  # noqa: E402
 from . import evaluate as _evaluate  # noqa: E402
 from . import kb as _kb  # noqa: E402
@@ -26,7 +27,7 @@ from . import pipeline as _pipeline  # noqa: E402
 from . import synth as _synth  # noqa: E402
 from . import train as _train  # noqa: E402
 
-for _module in (_pipeline, _data, _train, _evaluate, _synth, _kb):
+for _module in (_pipeline, _data, _train, _evaluate, _synth, _kb, _chat):
     _module.register(app)
 
 

@@ -38,13 +38,17 @@ def prepare_cmd(
     val_fraction: float = typer.Option(None, "--val-fraction", help="override data.val_fraction"),
     test_fraction: float = typer.Option(None, "--test-fraction", help="override data.test_fraction"),
     max_length: int = typer.Option(None, "--max-length", help="override data.max_length"),
+    force: bool = typer.Option(False, "--force", help="replace the splits of a run that has trained; its adapter "
+                               "and checkpoints are moved aside into runs/<name>/superseded/"),
 ) -> None:
-    """Clean, deduplicate and split the data into run_dir/data/{train,val,test}.jsonl."""
+    """Clean, deduplicate and split the data into run_dir/data/{train,val,test}.jsonl.
+
+    A run that has trained keeps its splits: preparing different ones is refused unless --force."""
     from ..data.prepare import prepare
 
     cfg = load(config, data__val_fraction=val_fraction, data__test_fraction=test_fraction,
                data__max_length=max_length)
-    r = prepare(cfg, source)
+    r = prepare(cfg, source, force=force)
     console = Console()
     dropped = ", ".join(f"{k}: {v}" for k, v in r.dropped.items()) or "none"
     sizes = " / ".join(f"{r.split_sizes[s]}" for s in ("train", "val", "test"))
@@ -57,6 +61,8 @@ def prepare_cmd(
                       f"({r.answer_tokens_lost} answer tokens would be cut)[/]")
     for name, p in r.paths.items():
         console.print(f"  {name}: {p}")
+    if r.superseded:
+        console.print(f"[yellow]the earlier adapter and checkpoints were moved to {r.superseded}; train again[/]")
 
 
 def _print_report(report) -> None:

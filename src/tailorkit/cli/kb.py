@@ -160,7 +160,8 @@ def eval_cmd(
         table.add_row(*row)
     out.print(table)
     out.print(f"{result.n_docs} documents, {result.n_chunks} chunks, {result.n_queries} queries "
-              f"({result.seconds:.1f}s{', cached embeddings' if result.cache_hit else ''})")
+              f"({result.seconds:.1f}s{', cached embeddings' if result.cache_hit else ''}); "
+              f"{result.coverage.summary()}")
 
 
 def print_answer(answer) -> None:

@@ -50,13 +50,23 @@ def register(app: typer.Typer) -> None:
     def run(
         config: Path = ConfigOption,
         steps: str = typer.Option(None, "--steps", help="comma-separated subset: synth,prepare,train,compare,export"),
+        force: bool = typer.Option(False, "--force", help="let prepare replace the splits of a run that has trained "
+                                   "(its adapter and checkpoints are moved aside into runs/<name>/superseded/)"),
     ) -> None:
-        """Run the whole pipeline from tailor.yaml: (synth) -> prepare -> train -> compare -> export."""
+        """Run the whole pipeline from tailor.yaml: (synth) -> prepare -> train -> compare -> export.
+
+        Exit code 3: every step ran, but the synth step had rows that failed (the later steps used the others)."""
+        from ..errors import RowsFailedError
         from ..project import run_pipeline
 
         cfg = load(config)
         wanted = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
-        run_pipeline(cfg, wanted, on_step=_summary)
+        result = run_pipeline(cfg, wanted, on_step=_summary, force=force)
+        synth = result.steps.get("synth")
+        if getattr(synth, "failed", 0):
+            raise RowsFailedError(f"the pipeline finished, but {synth.failed} of {synth.rows_in} synth rows failed "
+                                  f"(reasons in {synth.errors}); the other steps used the rows that succeeded",
+                                  fix="rerun `tailor synth` to retry them, then `tailor run --steps prepare,train,...`")
 
     @app.command()
     def serve(

@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from ..errors import ConfigError
+from ..errors import ConfigError, RowsFailedError
 from .common import ConfigOption, load
 
 out = Console()
@@ -22,7 +22,11 @@ class _RecipeGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
-synth_app = typer.Typer(cls=_RecipeGroup, no_args_is_help=True,
+EXIT_CODES = ("Exit codes: 0 = every row done; 2 = bad input or an unreachable teacher (nothing sent or "
+              "nothing written); 3 = finished with failed rows (the summary is printed, the output of the "
+              "successful rows is written, the failed rows and their reasons are in the errors file; rerun to "
+              "retry them).")
+synth_app = typer.Typer(cls=_RecipeGroup, no_args_is_help=True, epilog=EXIT_CODES,
                         help="Teacher-made training data: backtranslate, expand, curate (rerun to resume).")
 
 BaseUrl = typer.Option(None, "--base-url", help="OpenAI-compatible teacher URL (teacher.base_url; unset = local)")
@@ -55,12 +59,12 @@ def _print(result) -> None:
                   "--budget to continue[/]")
     elif result.not_processed:
         out.print(f"[yellow]{result.not_processed} rows not processed; rerun the same command to continue[/]")
-    if result.failed:
-        out.print(f"[yellow]{result.failed} rows failed after retries (reasons in {result.errors}); "
-                  "rerun to retry them[/]")
+    if result.failed:  # after the summary: the run finished, but not every row made it (exit code 3)
+        raise RowsFailedError(f"{result.failed} of {result.rows_in} rows failed after retries (reasons in "
+                              f"{result.errors}); the other rows are in {result.output}", fix="rerun to retry them")
 
 
-@synth_app.command("backtranslate")
+@synth_app.command("backtranslate", epilog=EXIT_CODES)
 def backtranslate_cmd(
     source: Path = typer.Argument(..., help="outputs: .txt (one per line or blank-line separated), .csv/.tsv, "
                                             ".jsonl/.json"),
@@ -81,7 +85,7 @@ def backtranslate_cmd(
     _print(backtranslate(cfg, source, column=column, out=out_path, dry_run=dry_run, budget=budget, limit=limit))
 
 
-@synth_app.command("expand")
+@synth_app.command("expand", epilog=EXIT_CODES)
 def expand_cmd(
     seed: Path = typer.Argument(..., help="seed Examples (Example JSONL or any format `tailor data` reads)"),
     n: int = typer.Option(None, "--n", help="new Examples to write (synth.expand_count)"),
@@ -96,7 +100,7 @@ def expand_cmd(
     _print(expand(cfg, seed, count=n, out=out_path, dry_run=dry_run, budget=budget))
 
 
-@synth_app.command("curate")
+@synth_app.command("curate", epilog=EXIT_CODES)
 def curate_cmd(
     data: Path = typer.Argument(..., help="Examples to score (Example JSONL or any format `tailor data` reads)"),
     threshold: int = typer.Option(None, "--threshold", help="keep rows scoring at least this (synth.curate_threshold)"),

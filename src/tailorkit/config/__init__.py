@@ -1,6 +1,7 @@
 """tailor.yaml: load, validate, override from the CLI, write the resolved copy into a run.
 
-A project's tailor.yaml only overrides defaults. Unknown keys are errors naming the nearest valid key.
+A project's tailor.yaml only overrides defaults. Unknown keys are errors naming the nearest valid key;
+a key written twice is an error (yamlfile.py), and errors in the file name its line.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .kb import KBConfig
 from .project import ModelConfig, ServeConfig
 from .synth import SynthConfig, TeacherConfig
 from .train import TrainConfig
+from .yamlfile import DuplicateKeyError, key_line, load_yaml
 
 CONFIG_NAME = "tailor.yaml"
 
@@ -71,20 +73,25 @@ def _section_fields(model: type[Section], dotted: list[str]) -> list[str]:
     return list(cls.model_fields)
 
 
-def _explain(exc: ValidationError, source: str) -> ConfigError:
+def _explain(exc: ValidationError, source: str, text: str | None = None) -> ConfigError:
     err = exc.errors()[0]
     loc = [str(x) for x in err["loc"]]
     dotted = ".".join(loc)
+    line = key_line(text, err["loc"]) if text else None
+    source = f"{source}:{line}" if line else source
     if err["type"] == "extra_forbidden":
         valid = [k for k in _section_fields(TailorConfig, loc[:-1]) if k != "root"]
         guess = nearest(loc[-1], valid)
         hint = f"did you mean '{'.'.join(loc[:-1] + [guess])}'?" if guess else f"valid keys here: {', '.join(valid)}"
         return ConfigError(f"unknown key '{dotted}'", where=source, fix=hint)
-    return ConfigError(f"'{dotted}' is invalid: {err['msg']}", where=source, fix=f"correct the value of {dotted}")
+    msg = err["msg"].removeprefix("Value error, ")
+    return ConfigError(f"'{dotted}' is invalid: {msg}", where=source, fix=f"correct the value of {dotted}")
 
 
-def build_config(data: dict[str, Any], *, root: Path, source: str = CONFIG_NAME) -> TailorConfig:
-    """Validate a plain dict (as read from YAML) into a TailorConfig."""
+def build_config(data: dict[str, Any], *, root: Path, source: str = CONFIG_NAME,
+                 text: str | None = None) -> TailorConfig:
+    """Validate a plain dict (as read from YAML) into a TailorConfig; `text`, the YAML it was read from,
+    lets an error name the line of the offending key."""
     if not isinstance(data, dict):
         raise ConfigError("the file must hold a mapping of keys to values", where=source,
                           fix="start from `tailor init` or examples/midjourney/tailor.yaml")
@@ -94,7 +101,7 @@ def build_config(data: dict[str, Any], *, root: Path, source: str = CONFIG_NAME)
     try:
         cfg = TailorConfig.model_validate({**data, "root": root})
     except ValidationError as exc:
-        raise _explain(exc, source) from None
+        raise _explain(exc, source, text) from None
     return cfg
 
 
@@ -103,21 +110,23 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
     `overrides` maps dotted keys ("train.learning_rate") to values, as the CLI flags give them.
     """
+    text = None
     if path is None:
         path = Path.cwd() / CONFIG_NAME
         data: dict[str, Any] = {}
         if path.exists():
-            data = _read_yaml(path)
+            data, text = _read_yaml(path)
     else:
         path = Path(path)
         if path.is_dir():
             path = path / CONFIG_NAME
         if not path.exists():
             raise ConfigError(f"config file {path} does not exist", fix="run `tailor init DIR` or pass --config PATH")
-        data = _read_yaml(path)
+        data, text = _read_yaml(path)
     for key, value in (overrides or {}).items():
         if value is None:
             continue
+        text = None  # a flag may be what is invalid: its line is not in the file
         node = data
         *parents, leaf = key.split(".")
         for part in parents:
@@ -125,23 +134,27 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             if not isinstance(node, dict):
                 raise ConfigError(f"cannot set '{key}': '{part}' is not a section", where=str(path))
         node[leaf] = value
-    return build_config(data, root=path.resolve().parent, source=str(path))
+    return build_config(data, root=path.resolve().parent, source=str(path), text=text)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path) -> tuple[dict[str, Any], str]:
+    """The parsed file and its text."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError("the file is not UTF-8 text", where=f"{path}", fix="save it as UTF-8") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"duplicate key '{exc.key}' (also on line {exc.first_line}); YAML would keep only the "
+                          "last one", where=f"{path}:{exc.line}", fix="keep one of the two") from None
     except yaml.YAMLError as exc:
         # context_mark is where the broken construct began (an unclosed bracket's line), else the problem spot
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"invalid YAML ({getattr(exc, 'problem', exc)})", where=where,
                           fix="check indentation and quoting on that line") from None
-    return data or {}
+    return data or {}, text
 
 
 def write_resolved(cfg: TailorConfig, run_dir: Path) -> Path:

@@ -26,7 +26,12 @@ class KBConfig(Section):
                     "':memory:' or 'local:<dir>' = qdrant-client local mode (tests, small setups)",
     )
     api_key_env: str | None = Field(
-        None, description="environment variable holding the API key for the Qdrant server and/or the embeddings endpoint"
+        None, description="environment variable holding the API key for the Qdrant server (kb.url); with no Qdrant "
+                          "server, also the key for the embeddings endpoint when embed_api_key_env is unset"
+    )
+    embed_api_key_env: str | None = Field(
+        None, description="environment variable holding the API key for the embeddings endpoint. Unset: no key is "
+                          "sent, except OPENAI_API_KEY when the endpoint is api.openai.com (embed_base_url unset)"
     )
     collection: str = Field("tailor", description="collection name")
     embedder: str = Field("all-minilm-l6-v2", description="bundled name, sentence-transformers path, or openai:<model>")

@@ -37,6 +37,9 @@ class TeacherConfig(Section):
         default_factory=dict, description="per model name: {input: USD/1M tokens, output: USD/1M tokens}")
     batch_size: int = Field(8, ge=1, description="local teacher: prompts generated together")
     device: str | None = Field(None, description="local teacher: cpu | cuda; unset = pick automatically")
+    engine: Literal["auto", "hf", "llamacpp"] = Field(
+        "auto", description="local teacher: inference backend, as generation.engine (auto: llama.cpp on CPU "
+                            "when installed and a GGUF of the model exists or can be written; hf otherwise)")
     probe: bool = Field(True, description="check that the endpoint answers before sending any request")
 
 

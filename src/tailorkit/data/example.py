@@ -69,10 +69,39 @@ class Example:
             if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
                 raise DataError(f"message {i} needs a role in {ROLES} and a string content",
                                 where=f"{where}:messages[{i}]", fix="fix that message's role/content")
+        check_role_order(msgs, where)
         meta = obj.get("meta") or {}
         if not isinstance(meta, dict):
             raise DataError("'meta' must be an object", where=f"{where}:meta", fix="remove it or make it a mapping")
         return cls(messages=[{"role": m["role"], "content": m["content"]} for m in msgs], meta=dict(meta))
+
+
+def check_role_order(messages: list[dict[str, Any]], where: str = "", field: str = "messages") -> None:
+    """Raise DataError unless the roles run: an optional system message, then user and assistant
+    alternating from user, ending with assistant.
+
+    A conversation that opens with an assistant turn would be trained on the template's role header and
+    default system prompt; one that ends with a user turn has nothing to learn from that turn.
+    """
+    roles = [m.get("role") for m in messages]
+    start = 1 if roles[:1] == ["system"] else 0
+    if "assistant" not in roles:
+        raise DataError(f"the row has no assistant turn, so it has zero trainable tokens (found "
+                        f"{' > '.join(map(str, roles))})", where=where or None,
+                        fix="give every row an assistant answer or drop the row")
+    for i in range(start, len(roles)):
+        expected = "user" if (i - start) % 2 == 0 else "assistant"
+        if roles[i] != expected:
+            what = ("a system message may only come first" if roles[i] == "system" else
+                    f"message {i} is '{roles[i]}' where '{expected}' must come")
+            raise DataError(f"the roles are out of order: {what} (found {' > '.join(map(str, roles))})",
+                            where=f"{where}:{field}[{i}]" if where else f"{field}[{i}]",
+                            fix="order the turns as: optional system, then user and assistant alternating, "
+                                "starting with user and ending with assistant")
+    if len(roles) == start or roles[-1] != "assistant":
+        raise DataError(f"the conversation must end with an assistant answer (found {' > '.join(map(str, roles))})",
+                        where=f"{where}:{field}[{len(roles) - 1}]" if where else f"{field}[{len(roles) - 1}]",
+                        fix="end each row with the assistant turn to train on, or drop the trailing turns")
 
 
 def read_examples(path: str | Path) -> list[Example]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..config.data import DataConfig
 from ..errors import DataError
-from .example import Example
+from .example import Example, check_role_order
 from .readers import Records
 
 # Tried in order; the first present wins. "prompt" is last on the user side because in
@@ -158,5 +158,6 @@ def _from_sharegpt(recs: Records, i: int, row: dict[str, Any]) -> Example:
             raise DataError(f"turn {j} has an unknown speaker '{speaker}'", where=recs.where(i, f"{fld}.from"),
                             fix="use from: human, gpt or system")
         messages.append({"role": role, "content": text_of(recs, i, turn.get("value", turn.get("content")), f"{fld}.value")})
+    check_role_order(messages, recs.where(i), key)
     meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
     return Example(messages=messages, meta=dict(meta))

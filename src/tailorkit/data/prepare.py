@@ -3,7 +3,8 @@
 load -> clean -> dedupe -> token-length check -> split -> write. Every check runs before anything
 is written; the three split files are written under temporary names and renamed together, so a
 failure never leaves a half-written split behind. Writes run_dir/data/{train,val,test}.jsonl,
-run_dir/prepare.json and the resolved config.
+run_dir/prepare.json and the resolved config. A run that has trained keeps its splits unless
+forced (see trained.py): its adapter would otherwise be scored on rows it was trained on.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .inspect import resolve_source
 from .lengths import load_data_tokenizer, token_lengths
 from .load import load
 from .split import SPLITS, check_leakage, split_examples
+from .trained import guard_trained_run
 
 
 @dataclass
@@ -41,13 +43,18 @@ class PrepareResult:
     answer_tokens_lost: int
     max_length: int
     paths: dict[str, str] = field(default_factory=dict)
+    superseded: str | None = None  # where --force moved the outputs of the earlier training
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def prepare(cfg, source: str | Path | None = None) -> PrepareResult:
-    """Prepare the splits for a run (cfg: TailorConfig); source defaults to data.source."""
+def prepare(cfg, source: str | Path | None = None, *, force: bool = False) -> PrepareResult:
+    """Prepare the splits for a run (cfg: TailorConfig); source defaults to data.source.
+
+    If the run has trained and the splits would change, raises DataError unless `force`, which moves
+    the adapter, checkpoints and metrics into run_dir/superseded/<time>/ first.
+    """
     path = resolve_source(cfg, source)
     d = cfg.data
     with progress() as bar:
@@ -71,6 +78,7 @@ def prepare(cfg, source: str | Path | None = None) -> PrepareResult:
             raise DataError(f"the split leaks: {violations[0]}", where=str(path),
                             fix="report this as a tailorkit bug with the data file")
         bar.advance(task)
+        moved = guard_trained_run(cfg.run_dir, split.as_dict(), force)
         paths = write_splits(cfg.run_dir / "data", split.as_dict())
         bar.advance(task)
     result = PrepareResult(
@@ -87,6 +95,7 @@ def prepare(cfg, source: str | Path | None = None) -> PrepareResult:
         answer_tokens_lost=lengths.answer_tokens_lost,
         max_length=d.max_length,
         paths={name: str(p) for name, p in paths.items()},
+        superseded=str(moved) if moved else None,
     )
     from ..config import write_resolved
 

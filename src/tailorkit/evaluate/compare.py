@@ -3,7 +3,10 @@
 Reads run_dir/data/test.jsonl (written by `tailor data prepare`) and run_dir/adapter (written by
 `tailor train`), answers every test request with both models, scores the answers against the
 references (see metrics.py) and writes run_dir/compare.json and run_dir/report.html atomically.
-The base model is freed before the tuned one loads, so peak memory is one model.
+Answers come from the engine `generation.engine` picks (infer.open_engine: HF or llama.cpp), recorded
+in compare.json as `engines`; the reference NLL needs a transformers model, which is loaded only for
+scoring when the answers came from another backend. One model is in memory at a time. A test row that
+the adapter was trained on (data/trained.py) is an error, not a score.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import Any
 
 from ..config import TailorConfig
 from ..data.example import Example, read_examples
+from ..data.trained import check_not_trained_on
 from ..errors import DataError, TrainError
 from . import metrics as M
 
@@ -60,7 +64,9 @@ def _inputs(cfg: TailorConfig) -> tuple[list[Example], Path]:
     if not test.exists():
         raise DataError("there is no test split to compare on", where=str(test),
                         fix="run `tailor data prepare` first (with data.test_fraction > 0)")
-    examples = [ex for ex in read_examples(test) if ex.assistant.strip()]
+    everything = read_examples(test)
+    check_not_trained_on(cfg.run_dir, test, everything)
+    examples = [ex for ex in everything if ex.assistant.strip()]
     if not examples:
         raise DataError("the test split has no rows with a reference answer", where=str(test),
                         fix="raise data.test_fraction and run `tailor data prepare` again")
@@ -74,25 +80,39 @@ def _inputs(cfg: TailorConfig) -> tuple[list[Example], Path]:
 
 
 def _run_model(label: str, which: str, examples: list[Example], cfg: TailorConfig) -> dict[str, Any]:
-    """Load one model, answer and score the references, and let the model go before returning."""
-    import torch
+    """Answer with one model through the configured engine (generation.engine), score the references
+    with the transformers model (teacher forcing needs its logits), and let each go before the next
+    loads: the HF engine's own model is reused for scoring, another backend is closed first."""
+    from ..infer import open_engine, open_hf
+    from ..infer.hf import HFEngine
 
-    from ..infer import open_hf
-
-    engine = open_hf(cfg, which)
+    engine = open_engine(cfg, which)
     convs = [ex.prompt_messages() for ex in examples]
     start = time.perf_counter()
-    gens = engine.generate(convs, cfg.generation, description=f"{label}: generating",
-                           batch_size=cfg.compare.batch_size)
+    try:
+        gens = engine.generate(convs, cfg.generation, description=f"{label}: generating",
+                               batch_size=cfg.compare.batch_size)
+    finally:
+        engine_name = engine.name
+        if not isinstance(engine, HFEngine):
+            _release(engine)
     gen_s = time.perf_counter() - start
-    nll = M.reference_nll(engine.model, engine.tokenizer, examples, cfg.data.max_length,
-                          batch_size=cfg.compare.batch_size, description=f"{label}: scoring references")
+    scorer = engine if isinstance(engine, HFEngine) else open_hf(cfg, which)
+    try:
+        nll = M.reference_nll(scorer.model, scorer.tokenizer, examples, cfg.data.max_length,
+                              batch_size=cfg.compare.batch_size, description=f"{label}: scoring references")
+    finally:
+        _release(scorer)
+    return {"gens": gens, "nll": nll, "generate_seconds": gen_s, "engine": engine_name}
+
+
+def _release(engine) -> None:
+    import torch
+
     engine.close()
-    del engine
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    return {"gens": gens, "nll": nll, "generate_seconds": gen_s}
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -134,6 +154,7 @@ def compare(cfg: TailorConfig) -> CompareResult:
         "models": {"base": cfg.model.base, "tuned": str(adapter)},
         "test_split": str(test_split(cfg)),
         "generation": cfg.generation.model_dump(mode="json"),
+        "engines": {"base": base["engine"], "tuned": tuned["engine"]},
         "batch_size": cfg.compare.batch_size,
         "embedder": cfg.compare.embedder,
         "metrics": [{"key": m.key, "label": m.label, "better": m.better} for m in M.METRICS],

@@ -12,28 +12,12 @@ import re
 import statistics
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ..errors import TrainError
+from ..scoreboard import METRICS, Metric, better
 
+__all__ = ["METRICS", "Metric", "better"]  # defined below evaluate/ so export can quote them
 
-@dataclass(frozen=True)
-class Metric:
-    key: str
-    label: str
-    better: str  # "higher" | "lower" | "closer" (closer to the reference's value)
-
-
-METRICS = [
-    Metric("nll", "mean NLL of reference (per token)", "lower"),
-    Metric("perplexity", "perplexity of reference", "lower"),
-    Metric("rouge_l", "ROUGE-L F1", "higher"),
-    Metric("chrf", "chrF (0-100)", "higher"),
-    Metric("embed_sim", "embedding similarity", "higher"),
-    Metric("preamble_rate", "chatty preamble rate", "lower"),
-    Metric("never_stops_rate", "never-stops rate", "lower"),
-    Metric("median_words", "median length (words)", "closer"),
-]
 
 # ---- text metrics ---------------------------------------------------------------------------
 
@@ -151,7 +135,7 @@ def reference_nll(model, tokenizer, examples, max_length: int, *, batch_size: in
                   description: str | None = None) -> list[tuple[float, int]]:
     """(summed NLL in nats, number of answer tokens) of each example's reference answer.
 
-    Teacher forcing with the training label masks (tailorkit.train.tokenize.encode_example), so the
+    Teacher forcing with the training label masks (tailorkit.template.encode_example), so the
     score covers exactly what training optimises: every assistant turn and its terminator.
     Memory: full-vocabulary logits are the largest tensor here (rows x length x vocab floats, 0.4 GB for
     8 rows of 281 tokens on a 49k vocabulary), so logits are asked for only at positions that predict
@@ -160,7 +144,7 @@ def reference_nll(model, tokenizer, examples, max_length: int, *, batch_size: in
     import torch
 
     from ..progress import progress
-    from ..train.tokenize import encode_example
+    from ..template import encode_example
 
     encoded = [encode_example(ex, tokenizer, max_length) for ex in examples]
     device = next(model.parameters()).device
@@ -287,16 +271,3 @@ def aggregate(rows: Sequence[dict]) -> dict:
 def median_words(texts: Sequence[str]) -> float:
     """Median whitespace-separated word count (the reference side of the length metric)."""
     return float(statistics.median(len(t.split()) for t in texts)) if texts else 0.0
-
-
-def better(metric: Metric, base: float, tuned: float, reference: float | None = None) -> str | None:
-    """'tuned', 'base' or 'tie' by the metric's direction; None when it has no direction."""
-    if metric.better == "closer":
-        if reference is None:
-            return None
-        base, tuned = -abs(base - reference), -abs(tuned - reference)
-    elif metric.better == "lower":
-        base, tuned = -base, -tuned
-    if math.isclose(base, tuned, rel_tol=1e-9, abs_tol=1e-12):
-        return "tie"
-    return "tuned" if tuned > base else "base"

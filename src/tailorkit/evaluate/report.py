@@ -12,6 +12,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ..scoreboard import fmt
+
 BASE_COLOR = "#9aa5b1"
 TUNED_COLOR = "#2f6fd0"
 CSS = """
@@ -31,18 +33,6 @@ th{background:#f5f7fa;font-weight:600}td.num{text-align:right;font-variant-numer
 .tag{font-size:11px;border-radius:3px;padding:0 4px;margin-left:6px;background:#fde8e8;color:#b42318;text-transform:none;letter-spacing:0}
 img{max-width:100%}
 """
-
-
-def fmt(key: str, value: float | None) -> str:
-    if value is None:
-        return "–"
-    if key.endswith("_rate"):
-        return f"{100 * value:.1f}%"
-    if key in ("chrf", "median_words", "median_tokens"):
-        return f"{value:.1f}"
-    if key == "perplexity":
-        return f"{value:.2f}" if value < 1e4 else f"{value:.3g}"
-    return f"{value:.3f}"
 
 
 def _headline(doc: dict[str, Any]) -> str:
@@ -173,12 +163,15 @@ def _examples(doc: dict[str, Any], n: int) -> str:
 def render_report(doc: dict[str, Any], run_dir: Path, n_examples: int = 10) -> str:
     """The whole page from the compare.json document."""
     gen = ", ".join(f"{k}={v}" for k, v in doc["generation"].items())
+    engines = doc.get("engines") or {}
+    answered = (f" · answered by the {escape(engines.get('base', '?'))} engine (base) and the "
+                f"{escape(engines.get('tuned', '?'))} engine (tuned)") if engines else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>tailorkit compare: {escape(run_dir.name)}</title><style>{CSS}</style></head><body>
 <h1>Base vs tuned: {escape(run_dir.name)}</h1>
 <p class=meta>{doc['n_rows']} held-out test rows · base <b>{escape(str(doc['models']['base']))}</b> ·
-tuned <b>{escape(str(doc['models']['tuned']))}</b><br>identical generation settings for both: {escape(gen)}</p>
+tuned <b>{escape(str(doc['models']['tuned']))}</b><br>identical generation settings for both: {escape(gen)}{answered}</p>
 <h2>Headline</h2>{_headline(doc)}
 <p class=meta>NLL and perplexity score the reference answers under each model (teacher forcing, answer tokens
 and terminator only). "Never stops" = hit max_new_tokens or ended in a repetition loop. Lengths are

@@ -13,20 +13,15 @@ from collections.abc import Callable, Sequence
 from ..config.generation import GenerationConfig
 from ..errors import DataError
 from ..progress import progress
+from ..template import stop_token_ids
 from .engine import Generation
 
 
 def terminator_ids(model, tokenizer) -> list[int]:
-    """Token ids that end an answer: the tokenizer's eos plus the model's generation_config eos ids."""
-    ids: list[int] = []
-    candidates: list = [tokenizer.eos_token_id]
+    """Token ids that end an answer: the chat template's end-of-turn token, the tokenizer's eos and the
+    model's generation_config eos ids (see tailorkit.template.stop_token_ids)."""
     gen = getattr(model, "generation_config", None)
-    eos = getattr(gen, "eos_token_id", None) if gen is not None else None
-    candidates.extend(eos if isinstance(eos, (list, tuple)) else [eos])
-    for tid in candidates:
-        if isinstance(tid, int) and tid not in ids:
-            ids.append(tid)
-    return ids
+    return stop_token_ids(tokenizer, getattr(gen, "eos_token_id", None) if gen is not None else None)
 
 
 def _hf_generation_config(gen_cfg: GenerationConfig, eos_ids: list[int], pad_id: int):

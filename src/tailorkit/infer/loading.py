@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import TailorConfig
 from ..errors import ModelError
+from ..template import stop_token_ids
 from ..models import ModelRef, load_model, load_model_and_tokenizer, prepare_tokenizer, quiet_peft, resolve_model
 
 META = "tailorkit.json"
@@ -75,7 +76,7 @@ def load_tuned(adapter_dir: str | Path, device: str | None = None):
     if not is_adapter:  # full fine-tuning: the folder is the model
         model = load_model(ModelRef(str(adapter_dir), adapter_dir, "local"), device=device,
                            trust_remote_code=trust, tokenizer=tok)
-        return model.eval(), tok
+        return _with_recorded_stops(model, tok, meta).eval(), tok
     from peft import PeftModel
 
     base = load_model(_base_ref(adapter_dir, meta), device=device, trust_remote_code=trust, tokenizer=tok)
@@ -85,7 +86,17 @@ def load_tuned(adapter_dir: str | Path, device: str | None = None):
     except Exception as exc:
         raise ModelError(f"the adapter does not fit its base model ({type(exc).__name__}: {exc})",
                          where=str(adapter_dir), fix="load it on the base model it was trained on") from None
-    return model.eval(), tok
+    return _with_recorded_stops(model, tok, meta).eval(), tok
+
+
+def _with_recorded_stops(model, tok, meta: dict[str, Any]):
+    """Add the stop ids recorded at training time to the model's generation_config eos ids."""
+    gen = getattr(model, "generation_config", None)
+    recorded = [t for t in meta.get("stop_token_ids") or [] if isinstance(t, int)]
+    if gen is not None and recorded:
+        own = gen.eos_token_id if isinstance(gen.eos_token_id, list) else [gen.eos_token_id]
+        gen.eos_token_id = stop_token_ids(tok, [*own, *recorded])
+    return model
 
 
 def load_base(cfg: TailorConfig, device: str | None = None):

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from ..config import TailorConfig
-from ..errors import KBError, ModelError
+from ..errors import KBError
 from .chunking import embedding_text
-from .prompt import NOT_FOUND, build_messages, cited_numbers, clean_answer, location, strip_invalid_markers
-from .remote import endpoint_errors, key_from_env
+from .prompt import (NOT_FOUND, build_messages, cited_numbers, clean_answer, location, special_tokens,
+                     strip_invalid_markers)
+from .remote import endpoint_errors, endpoint_key, openai_client
 from .search import Searcher
 from .store import Filter
 from .types import Chunk, Hit
@@ -77,44 +78,39 @@ def relevance(searcher: Searcher, question: str, hits: list[Hit]) -> list[float]
 
 # --- answering models -----------------------------------------------------------------------
 
-_MODELS: dict[str, tuple] = {}
+_ENGINES: dict[tuple, object] = {}
 _LOCK = threading.Lock()
 
 
-def _load_local(ref: str, cfg: TailorConfig):
-    """Load (once per process) a local model + tokenizer: a tuned adapter folder or any model ref."""
+def _local_engine(cfg: TailorConfig, ref: str):
+    """The engine (infer.open_engine, generation.engine) for a local answering model, opened once per
+    process: a tuned adapter / model folder, the project's base model, or any other model reference."""
+    from ..infer import open_engine
+
+    key = (ref, cfg.generation.engine, cfg.model.dtype)
     with _LOCK:
-        if ref in _MODELS:
-            return _MODELS[ref]
+        if key in _ENGINES:
+            return _ENGINES[key]
         folder = Path(ref).expanduser()
         if (folder / "adapter_config.json").exists() or (folder / "tailorkit.json").exists():
-            from ..infer.loading import load_tuned
-
-            loaded = load_tuned(folder)
-        else:
-            from ..models import load_model, load_tokenizer, resolve_model
-
-            mref = resolve_model(ref, cfg.model.revision if ref == cfg.model.base else None)
-            tok = load_tokenizer(mref, cfg.model.chat_template if ref == cfg.model.base else None)
-            loaded = (load_model(mref, dtype=cfg.model.dtype, tokenizer=tok).eval(), tok)
-        _MODELS[ref] = loaded
-        return loaded
+            engine = open_engine(cfg, str(folder))
+        elif ref == cfg.model.base:
+            engine = open_engine(cfg, "base")
+        else:  # another model than the project's: its own tokenizer and template, the same dtype
+            model = cfg.model.model_copy(update={"base": ref, "revision": None, "chat_template": None})
+            engine = open_engine(cfg.model_copy(update={"model": model}), "base")
+        _ENGINES[key] = engine
+        return engine
 
 
 def _generate_local(cfg: TailorConfig, ref: str, messages: list[dict]) -> str:
-    from ..infer.hf import HFEngine
-
-    model, tok = _load_local(ref, cfg)
-    if not getattr(tok, "chat_template", None):
-        raise ModelError(f"the model '{ref}' has no chat template", fix="set model.chat_template or use an instruct model")
-    return HFEngine(model, tok, label=ref).generate([messages], cfg.generation, description="answering")[0].text
+    engine = _local_engine(cfg, ref)
+    return engine.generate([messages], cfg.generation, description="answering")[0].text
 
 
 def _generate_remote(cfg: TailorConfig, name: str, messages: list[dict]) -> str:
-    import openai
-
-    key = key_from_env(cfg.kb.answer_api_key_env, "kb.answer_api_key_env")
-    client = openai.OpenAI(base_url=cfg.kb.answer_base_url, api_key=key or "none", max_retries=2, timeout=120)
+    key = endpoint_key(cfg.kb.answer_api_key_env, "kb.answer_api_key_env", cfg.kb.answer_base_url)
+    client = openai_client(cfg.kb.answer_base_url, key, max_retries=2, timeout=120)
     gen = cfg.generation
     with endpoint_errors("answer", cfg.kb.answer_base_url, "kb.answer_base_url", "kb.answer_model"):
         resp = client.chat.completions.create(model=name, messages=messages, temperature=gen.temperature,
@@ -155,7 +151,11 @@ def ask(cfg: TailorConfig, question: str, k: int | None = None, model: str | Non
         return Answer(NOT_FOUND, [], False, note=f"no source scored at least kb.min_score={cfg.kb.min_score}")
     sources = [_citation(n, h, s) for n, (h, s) in enumerate(kept, start=1)]
     ref, remote = _answer_model(cfg, model, run)
-    messages = build_messages(question, [h.chunk for h, _ in kept])
+    # A local model's own special tokens are defused in the prompt (a remote one: the common ones only).
+    # (an engine without a transformers tokenizer, e.g. llama.cpp: the common ones only, too).
+    tokenizer = None if remote else getattr(_local_engine(cfg, ref), "tokenizer", None)
+    specials = special_tokens(tokenizer) if tokenizer is not None else ()
+    messages = build_messages(question, [h.chunk for h, _ in kept], specials)
     raw = clean_answer(_generate_remote(cfg, ref, messages) if remote else _generate_local(cfg, ref, messages))
     if not raw:
         return Answer("(the model wrote no answer)", [sources[0]], True, sources, False,

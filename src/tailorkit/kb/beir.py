@@ -4,12 +4,17 @@ Metrics follow the BEIR / pytrec_eval conventions: nDCG@k with linear gains = gr
 log2(rank + 1) discounts, recall@k = relevant found in the top k / all relevant, MRR@10 = reciprocal
 rank of the first relevant document within the top 10 (0 beyond). Queries without a relevant
 document in the qrels are not evaluated.
+
+Judgements that name a query or document the files do not hold are counted (`Coverage`), never
+dropped silently: the result and the CLI say how many matched, and an evaluation in which no
+judgement names both a known query and a known document is an error (it could only score zeros).
+A judged document absent from the corpus stays in the recall denominator, as pytrec_eval does.
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -25,11 +30,28 @@ class BeirDoc:
     text: str
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """How many relevance judgements (qrels lines with score > 0) match the corpus and the queries."""
+
+    qrels: int = 0              # judgements read
+    matched: int = 0            # judgements naming a known query and a known document
+    unknown_queries: int = 0    # distinct judged query ids absent from queries.jsonl
+    unknown_docs: int = 0       # distinct judged doc ids absent from corpus.jsonl
+
+    def summary(self) -> str:
+        """One line for the CLI, e.g. '3 of 4 qrels matched (1 unknown query id, 0 unknown doc ids)'."""
+        return (f"{self.matched} of {self.qrels} qrels matched ({self.unknown_queries} unknown query "
+                f"id{'' if self.unknown_queries == 1 else 's'}, {self.unknown_docs} unknown doc "
+                f"id{'' if self.unknown_docs == 1 else 's'})")
+
+
 @dataclass
 class BeirData:
     docs: list[BeirDoc]
     queries: dict[str, str]                 # only queries with at least one relevant document
     qrels: dict[str, dict[str, int]]        # query id -> doc id -> relevance (> 0)
+    coverage: Coverage = field(default_factory=Coverage)
 
 
 def _jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
@@ -90,7 +112,19 @@ def load_beir(corpus: Path, queries: Path, qrels: Path) -> BeirData:
     if not kept:
         raise KBError("no query has a relevant document in the qrels", where=str(qrels),
                       fix="check that the qrels query ids match queries.jsonl _id values")
-    return BeirData(docs, kept, {q: rels[q] for q in kept})
+    coverage = _coverage(rels, set(qs), {d.doc_id for d in docs})
+    if coverage.matched == 0:
+        raise KBError(f"no judged document is in the corpus: {coverage.summary()}", where=str(qrels),
+                      fix="check that the qrels corpus ids match corpus.jsonl _id values")
+    return BeirData(docs, kept, {q: rels[q] for q in kept}, coverage)
+
+
+def _coverage(rels: dict[str, dict[str, int]], query_ids: set[str], doc_ids: set[str]) -> Coverage:
+    judged_docs = {d for judged in rels.values() for d in judged}
+    return Coverage(qrels=sum(len(j) for j in rels.values()),
+                    matched=sum(1 for q, j in rels.items() if q in query_ids for d in j if d in doc_ids),
+                    unknown_queries=sum(1 for q in rels if q not in query_ids),
+                    unknown_docs=len(judged_docs - doc_ids))
 
 
 def query_metrics(ranking: Sequence[str], rel: dict[str, int]) -> dict[str, float]:

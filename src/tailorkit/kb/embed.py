@@ -15,7 +15,8 @@ import numpy as np
 from ..config.kb import KBConfig
 from ..errors import KBError
 from ..progress import progress
-from .remote import endpoint_errors, key_from_env
+from ..endpoints import OPENAI_API_URL
+from .remote import endpoint_errors, endpoint_key, openai_client
 
 _BAR_MIN = 256  # below this many texts a progress bar is noise
 
@@ -99,17 +100,18 @@ class SentenceTransformerEmbedder(Embedder):
 class OpenAIEmbedder(Embedder):
     """Any OpenAI-compatible /v1/embeddings endpoint (OpenAI, vLLM, Ollama, llama.cpp, TEI...)."""
 
-    def __init__(self, model: str, base_url: str | None, api_key_env: str | None) -> None:
-        from openai import OpenAI
-
-        key = key_from_env(api_key_env, "kb.api_key_env")
-        if not base_url and not key and not os.environ.get("OPENAI_API_KEY"):
+    def __init__(self, model: str, base_url: str | None, api_key_env: str | None,
+                 key_field: str = "kb.embed_api_key_env") -> None:
+        """base_url None = api.openai.com (which alone may receive OPENAI_API_KEY); api_key_env names the
+        variable holding this endpoint's key (see remote.py)."""
+        if not base_url and not api_key_env and not os.environ.get("OPENAI_API_KEY"):
             raise KBError(f"embedder 'openai:{model}' needs an endpoint", where="tailor.yaml:kb.embed_base_url",
                           fix="set kb.embed_base_url to an OpenAI-compatible /v1 URL, or export OPENAI_API_KEY for api.openai.com")
+        base_url = base_url or OPENAI_API_URL  # explicit, so the client never picks OPENAI_BASE_URL up on its own
+        key = endpoint_key(api_key_env, key_field, base_url)
         self.name = f"openai:{model}"
         self.model = model
-        self.client = OpenAI(base_url=base_url, api_key=key or os.environ.get("OPENAI_API_KEY") or "none",
-                             max_retries=3, timeout=120)
+        self.client = openai_client(base_url, key, max_retries=3, timeout=120)
         self.dim = int(self._embed(["dimension probe"]).shape[1])
 
     def _embed(self, texts: list[str]) -> np.ndarray:
@@ -124,9 +126,22 @@ class OpenAIEmbedder(Embedder):
         return np.asarray([r.embedding for r in rows], dtype=np.float32)
 
 
+def embed_key_env(kb_cfg: KBConfig) -> tuple[str | None, str]:
+    """The variable holding the embeddings endpoint's key, and the config field that named it.
+
+    kb.embed_api_key_env when set. kb.api_key_env only while no Qdrant server is configured: it is
+    the Qdrant server's key otherwise, and must not travel to the embeddings host.
+    """
+    if kb_cfg.embed_api_key_env:
+        return kb_cfg.embed_api_key_env, "kb.embed_api_key_env"
+    server = str(kb_cfg.url or "").startswith(("http://", "https://"))
+    return (None, "kb.embed_api_key_env") if server else (kb_cfg.api_key_env, "kb.api_key_env")
+
+
 def get_embedder(kb_cfg: KBConfig) -> Embedder:
     """The embedder named by kb.embedder: 'openai:<model>' for an endpoint, else sentence-transformers."""
     name = kb_cfg.embedder
     if name.startswith("openai:"):
-        return OpenAIEmbedder(name.split(":", 1)[1], kb_cfg.embed_base_url, kb_cfg.api_key_env)
+        env, field = embed_key_env(kb_cfg)
+        return OpenAIEmbedder(name.split(":", 1)[1], kb_cfg.embed_base_url, env, field)
     return SentenceTransformerEmbedder(name)

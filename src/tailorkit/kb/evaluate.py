@@ -22,7 +22,7 @@ from ..config import TailorConfig
 from ..config.kb import KBConfig
 from ..errors import KBError
 from ..progress import progress
-from .beir import METRICS, BeirData, load_beir, mean_metrics
+from .beir import METRICS, BeirData, Coverage, load_beir, mean_metrics
 from .embed import Embedder, get_embedder
 from .fusion import fuse
 from .sparse import sparse_encoder
@@ -57,6 +57,7 @@ class EvalResult:
     settings: dict[str, Any] = field(default_factory=dict)
     cache_hit: bool = False
     seconds: float = 0.0
+    coverage: Coverage = field(default_factory=Coverage)  # how many qrels matched corpus and queries
 
     def rows(self) -> list[list[str]]:
         """A table for printing: header row, then one row per mode."""
@@ -140,7 +141,7 @@ def prepare_eval(cfg: TailorConfig, corpus: Path, queries: Path, qrels: Path, *,
     data = data or load_beir(corpus, queries, qrels)
     if max_queries is not None:
         keep = sorted(data.queries)[:max_queries]
-        data = BeirData(data.docs, {q: data.queries[q] for q in keep}, {q: data.qrels[q] for q in keep})
+        data = BeirData(data.docs, {q: data.queries[q] for q in keep}, {q: data.qrels[q] for q in keep}, data.coverage)
     if use_dense:
         embedder = embedder or get_embedder(kb)
     if cache_dir is None:
@@ -237,4 +238,4 @@ def kb_eval(cfg: TailorConfig, corpus: Path, queries: Path, qrels: Path, modes: 
     metrics = score_run(run, modes, fusion=kb.fusion, rrf_k=kb.rrf_k, dense_weight=kb.dense_weight)
     settings = {**run.settings, "fusion": kb.fusion, "rrf_k": kb.rrf_k, "dense_weight": kb.dense_weight}
     return EvalResult(metrics, len(run.data.docs), run.n_chunks, len(run.data.queries), settings, run.cache_hit,
-                      time.perf_counter() - start)
+                      time.perf_counter() - start, run.data.coverage)

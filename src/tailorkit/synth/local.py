@@ -1,4 +1,5 @@
-"""The local in-process teacher: a transformers model (the bundled SmolLM2 by default), offline.
+"""The local in-process teacher: a model (the bundled SmolLM2 by default) behind the inference layer's
+engine (infer.open_engine, teacher.engine: HF or llama.cpp), offline.
 
 Generation is blocking, so it runs in one worker thread while the asyncio runner stays the same
 as for endpoints. Requests that arrive together are generated as one batch (same decoding
@@ -28,15 +29,19 @@ class LocalTeacher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tailor-teacher")
         self._pending: list[tuple[list[dict], dict[str, Any], asyncio.Future]] = []
         self._worker: asyncio.Task | None = None
-        self._model = None
-        self._tok = None
+        self._engine = None
 
-    def _load(self) -> None:
-        if self._model is None:
+    def _load(self):
+        if self._engine is None:
+            from ..config import TailorConfig
+            from ..config.generation import GenerationConfig
             from ..config.project import ModelConfig
-            from ..models import load_model_and_tokenizer
+            from ..infer import open_engine
 
-            self._model, self._tok = load_model_and_tokenizer(ModelConfig(base=self.cfg.model), device=self.cfg.device)
+            project = TailorConfig(model=ModelConfig(base=self.cfg.model),
+                                   generation=GenerationConfig(engine=self.cfg.engine))
+            self._engine = open_engine(project, "base", device=self.cfg.device)
+        return self._engine
 
     async def probe(self) -> None:
         """Load the model now, so a missing model fails before the progress bar starts."""
@@ -74,9 +79,8 @@ class LocalTeacher:
 
     def _generate(self, conversations: list[list[dict]], params: dict[str, Any]) -> list[Completion]:
         from ..config.generation import GenerationConfig
-        from ..infer.hf import HFEngine
 
-        self._load()
+        engine = self._load()
         gen_cfg = GenerationConfig(
             max_new_tokens=int(params.get("max_tokens") or self.cfg.max_tokens),
             temperature=float(params.get("temperature") or 0.0),
@@ -84,13 +88,15 @@ class LocalTeacher:
             seed=int(params.get("seed") or 0),
         )
         # One batch of the runner's rows: the runner's own bar shows the progress.
-        gens = HFEngine(self._model, self._tok).generate(conversations, gen_cfg, batch_size=len(conversations),
-                                                         show_progress=False)
+        gens = engine.generate(conversations, gen_cfg, batch_size=len(conversations), show_progress=False)
         return [Completion(text=gen.text, finish_reason=gen.finish_reason, usage=Usage(gen.prompt_tokens, gen.n_tokens))
                 for gen in gens]
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
 
 def _params_key(params: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import httpx
 
 from ..config.synth import TeacherConfig
+from ..endpoints import client_headers
 from ..errors import TeacherError
 
 
@@ -127,8 +128,9 @@ class OpenAITeacher:
         if self._client is None:
             import openai
 
+            # An explicit key and no account headers from the environment (see endpoints.py).
             self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0,
-                                              timeout=self.cfg.timeout_s)
+                                              timeout=self.cfg.timeout_s, default_headers=client_headers(self.base_url))
         return self._client
 
     async def probe(self) -> None:

@@ -3,10 +3,21 @@
 Layout under run_dir/checkpoints/: `step-00000040/` (the last KEEP_LAST are kept) and `best/` (the
 weights with the lowest validation loss). A checkpoint is written into a temporary folder and renamed
 into place, so a crash (SIGKILL included) leaves either the old set or the new one, never half of one.
-Every process writes its own RNG state (dropout masks differ per process); the main process the rest.
+Every process writes its own RNG state (dropout masks differ per process); the main process the rest,
+including the fp16 GradScaler's state (its loss scale and growth tracker) when accelerate uses one.
+
+Each checkpoint records a fingerprint of what determines the run (model, chat template, LoRA shape,
+seed, max_length, batch shape, processes, precision, optimizer settings, and the sha256 of train.jsonl);
+a resume whose fingerprint differs is refused, naming each changed field, because it would silently
+reorder the data or load state into a differently shaped run.
+
+Why not accelerate's save_state/load_state: it writes the whole model's state_dict (the frozen base
+weights too, gigabytes per checkpoint for a LoRA run), and its RNG and sampler handling assumes
+accelerate-prepared dataloaders, which this loop does not use. The parts here are few and explicit.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
@@ -19,6 +30,7 @@ from .modeling import load_trainable_state, trainable_state
 
 KEEP_LAST = 2
 WEIGHTS = "trainable.safetensors"
+SCALER = "scaler.pt"
 
 
 @dataclass
@@ -36,6 +48,7 @@ class LoopState:
     tokens_seen: int = 0
     train_seconds: float = 0.0
     plan: dict[str, Any] = field(default_factory=dict)
+    fingerprint: dict[str, Any] = field(default_factory=dict)  # see run_fingerprint
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,6 +56,58 @@ class LoopState:
 
 def checkpoints_dir(run_dir: Path) -> Path:
     return run_dir / "checkpoints"
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_fingerprint(cfg, *, world: int, precision: str, train_file: Path, template_sha: str) -> dict[str, Any]:
+    """What a resumed run must share with the checkpoint, keyed by the config field (or what) it comes from."""
+    t = cfg.train
+    return {
+        "model.base": cfg.model.base, "model.revision": cfg.model.revision, "chat template (sha256)": template_sha,
+        "train.method": t.method, "train.lora_r": t.lora_r, "train.lora_alpha": t.lora_alpha,
+        "train.lora_dropout": t.lora_dropout, "train.target_modules": t.target_modules,
+        "train.seed": t.seed, "data.max_length": cfg.data.max_length,
+        "train.batch_size": t.batch_size, "train.grad_accum": t.grad_accum, "processes": world,
+        "train.tokens_per_step": t.tokens_per_step,
+        "precision": precision,
+        # unset = chosen by model size after loading, the same for the same model
+        "train.learning_rate": t.learning_rate if "learning_rate" in t.model_fields_set else "auto",
+        "train.weight_decay": t.weight_decay, "train.scheduler": t.scheduler, "train.warmup_ratio": t.warmup_ratio,
+        "training rows (sha256 of train.jsonl)": file_sha256(train_file),
+    }
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text[:14] + "…'" if len(text) > 24 and isinstance(value, str) and len(value) == 64 else text
+
+
+def check_resume(path: Path, fingerprint: dict[str, Any], n_rows: int, world: int) -> dict[str, Any]:
+    """The saved plan of the checkpoint at `path`, after checking that the run it continues is the same.
+
+    Raises TrainError naming every field that differs. A checkpoint written before fingerprints existed
+    is checked on its row count and process count only.
+    """
+    saved = json.loads((path / "state.json").read_text(encoding="utf-8"))
+    plan, old = saved["plan"], saved.get("fingerprint") or {}
+    if old:
+        changed = [k for k in [*old, *(k for k in fingerprint if k not in old)] if old.get(k) != fingerprint.get(k)]
+        if changed:
+            diffs = "; ".join(f"{k}: {_short(old.get(k))} then, {_short(fingerprint.get(k))} now" for k in changed)
+            raise TrainError(f"the run differs from its checkpoint ({diffs})", where=str(path),
+                             fix="resume with the same settings and data, or train without --resume to start over")
+    elif plan["n_rows"] != n_rows or plan["world"] != world:
+        raise TrainError(f"the checkpoint was made with {plan['n_rows']} train rows on {plan['world']} "
+                         f"process(es); now there are {n_rows} on {world}", where=str(path),
+                         fix="resume with the same data and number of processes, or train without --resume")
+    return plan
 
 
 def _capture_rng() -> dict[str, Any]:
@@ -106,6 +171,9 @@ def save_checkpoint(run_dir: Path, model, optimizer, scheduler, state: LoopState
         _save_weights(model, tmp / WEIGHTS)
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        scaler = getattr(accelerator, "scaler", None)  # fp16 only: the loss scale it has learnt
+        if scaler is not None:
+            torch.save(scaler.state_dict(), tmp / SCALER)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         # state.json last: its presence marks a complete checkpoint.
@@ -143,6 +211,9 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, accelerator) -> Loo
         _load_weights(model, path / WEIGHTS)
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False))
         scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False))
+        scaler = getattr(accelerator, "scaler", None)
+        if scaler is not None and (path / SCALER).exists():  # absent: a checkpoint made before this was saved
+            scaler.load_state_dict(torch.load(path / SCALER, map_location="cpu", weights_only=False))
         rng_file = path / f"rng-{accelerator.process_index}.pt"
         if not rng_file.exists():
             raise FileNotFoundError(rng_file.name)

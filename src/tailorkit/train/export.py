@@ -1,8 +1,9 @@
 """`tailor export`: the adapter in standard PEFT format, optionally a merged model, optionally a Hub upload.
 
 run_dir/export/adapter  adapter_config.json + adapter_model.safetensors + tokenizer (training chat template)
-run_dir/export/merged   base + adapter merged (safetensors), same tokenizer, generation_config whose eos is
-                        the chat template's terminator and whose pad is not
+run_dir/export/merged   base + adapter merged (safetensors), same tokenizer, generation_config whose eos ids
+                        are every stop token (the chat template's end-of-turn token, the model's eos) and
+                        whose pad is none of them
 each with a README.md model card (base model, data counts, compare figures, training config).
 
 The Hub token is read from the environment variable named by export.token_env and handed only to
@@ -88,22 +89,33 @@ def _copy_adapter(src: Path, dest: Path, base_ref: str) -> None:
     cfg_path.write_text(json.dumps(acfg, indent=2, sort_keys=True), encoding="utf-8")
 
 
+def merged_generation_config(model, tok, meta: dict[str, Any]):
+    """The merged model's generation_config: it stops where the tuned one does (the template's
+    end-of-turn token, the tokenizer's eos, the model's and the recorded stop ids), and its padding
+    is not one of them (see models.prepare_tokenizer)."""
+    from transformers import GenerationConfig as HFGenerationConfig
+
+    from ..template import stop_token_ids
+
+    own = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    own = list(own) if isinstance(own, (list, tuple)) else [own]
+    stops = stop_token_ids(tok, [*own, *(meta.get("stop_token_ids") or [])])
+    return HFGenerationConfig(bos_token_id=getattr(model.config, "bos_token_id", None),
+                              eos_token_id=stops if len(stops) > 1 else stops[0], pad_token_id=tok.pad_token_id)
+
+
 def _save_merged(adapter_src: Path, dest: Path, is_adapter: bool) -> None:
     """Merge LoRA into the base weights and save a plain transformers model with the training tokenizer."""
     import torch
-    from transformers import GenerationConfig as HFGenerationConfig
 
-    from ..infer.loading import load_tuned
+    from ..infer.loading import load_tuned, read_meta
 
     model, tok = load_tuned(adapter_src, device="cpu")
     if is_adapter:
         model = model.merge_and_unload()
-    # The merged model must stop where the tuned one does: eos = the chat template's terminator,
-    # and padding must not be that token (see models.prepare_tokenizer).
     model.config.eos_token_id = tok.eos_token_id
     model.config.pad_token_id = tok.pad_token_id
-    model.generation_config = HFGenerationConfig(bos_token_id=getattr(model.config, "bos_token_id", None),
-                                                 eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    model.generation_config = merged_generation_config(model, tok, read_meta(adapter_src))
     with torch.no_grad(), local_io_bars_off():
         model.save_pretrained(str(dest), safe_serialization=True)
     tok.save_pretrained(str(dest))
@@ -121,8 +133,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def model_card(cfg: TailorConfig, base_ref: str, *, merged: bool, meta: dict[str, Any]) -> str:
     """README.md for an exported folder: what it is, the data, the evaluation, the training config."""
-    from ..evaluate.metrics import METRICS
-    from ..evaluate.report import fmt
+    from ..scoreboard import METRICS, fmt
 
     prepare = _read_json(cfg.run_dir / "prepare.json")
     compare = _read_json(cfg.run_dir / "compare.json")

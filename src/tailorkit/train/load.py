@@ -2,7 +2,7 @@
 
 The folder is a standard PEFT adapter (or a full transformers model for `method: full`), the tokenizer
 WITH the chat template used in training, and `tailorkit.json` (base model reference, method,
-chat-template hash).
+chat-template hash, the end-of-turn token and every stop token id).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from ..config import TailorConfig
 from ..infer.loading import META, template_hash
 from ..progress import local_io_bars_off
+from ..template import end_of_turn_id, stop_token_ids
 from .checkpoint import publish_dir
 
 __all__ = ["save_tuned", "template_hash"]
@@ -27,6 +28,9 @@ def save_tuned(model, tokenizer, out_dir: Path, cfg: TailorConfig, info: dict[st
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model = getattr(model, "module", model)
+    gen = getattr(model, "generation_config", None)
+    stops = stop_token_ids(tokenizer, getattr(gen, "eos_token_id", None))
+    eot = end_of_turn_id(tokenizer)
     with local_io_bars_off():
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
@@ -37,6 +41,9 @@ def save_tuned(model, tokenizer, out_dir: Path, cfg: TailorConfig, info: dict[st
         "trust_remote_code": cfg.model.trust_remote_code,
         "method": cfg.train.method,
         "chat_template_sha256": template_hash(tokenizer),
+        # The stop contract: generation and export stop on every one of these (template.stop_token_ids).
+        "end_of_turn": tokenizer.convert_ids_to_tokens(eot) if eot is not None else None,
+        "stop_token_ids": stops,
         **(info or {}),
     }
     (tmp / META).write_text(json.dumps(meta, indent=1), encoding="utf-8")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..config import TailorConfig, write_resolved
 from ..data.example import read_examples
+from ..data.trained import write_trained_record
 from ..errors import TrainError
 from ..models import load_tokenizer, resolve_model
 from . import checkpoint as ckpt
@@ -201,16 +202,12 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
     trained = [trained_token_count(r["labels"]) for r in train_rows]
 
     plan = make_plan(len(train_rows), tcfg, world, trained_tokens=sum(trained))
-    state = ckpt.LoopState(plan=plan.to_dict())
-    if resume_from is not None:
-        import json
-
-        saved = json.loads((resume_from / "state.json").read_text(encoding="utf-8"))["plan"]
-        if saved["n_rows"] != plan.n_rows or saved["world"] != world:
-            raise TrainError(f"the checkpoint was made with {saved['n_rows']} train rows on {saved['world']} "
-                             f"process(es); now there are {plan.n_rows} on {world}", where=str(resume_from),
-                             fix="resume with the same data and number of processes, or train without --resume")
-        plan = Plan(**saved)  # continue to the same final step whatever the config says now
+    fingerprint = ckpt.run_fingerprint(cfg, world=world, precision=mp, train_file=data_dir / "train.jsonl",
+                                       template_sha=template_hash(tok))
+    state = ckpt.LoopState(plan=plan.to_dict(), fingerprint=fingerprint)
+    if resume_from is not None:  # refused when anything that shapes the run changed; names the fields
+        # continue to the same final step whatever the config says now
+        plan = Plan(**ckpt.check_resume(resume_from, fingerprint, plan.n_rows, world))
 
     model = build_model(cfg, tok, accelerator.device, mp)
     cfg = resolve_train_defaults(cfg, base_parameter_count(model))
@@ -235,6 +232,8 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
         metrics.reset()
     if main:
         write_resolved(cfg, run_dir)
+        # compare checks the test split against it; prepare refuses to change a trained run's splits
+        write_trained_record(run_dir, read_examples(data_dir / "train.jsonl"))
     accelerator.wait_for_everyone()
 
     pad_id = tok.pad_token_id
