@@ -42,9 +42,10 @@ class TrainConfig(Section):
                             "crossing a row. auto = on when a probe shows the model isolates packed rows, else "
                             "padded batches; on = fail when it does not; off = padded batches")
     micro_batch_tokens: int | None = Field(
-        None, ge=1, description="cap on the tokens of one forward pass: a micro-batch whose rows hold more is "
-                                "run in parts (accumulated; the loss and what is learnt do not change). Bounds "
-                                "activation memory, which grows with tokens, not rows; None = no cap")
+        None, ge=0, description="cap on the tokens of one forward pass: a micro-batch whose rows hold more is "
+                                "run in parts (accumulated; the loss and what is learnt do not change). Activation "
+                                "memory grows with tokens, not rows. None = auto: 1024 on CPU (keeps `tailor train` "
+                                "on the bundled 135M model under 3 GB), no cap on GPUs; 0 = no cap")
     gradient_checkpointing: bool = Field(
         False, description="recompute each layer's activations in backward instead of keeping them: less memory "
                            "for long rows or big micro-batches, about a third more compute per step")

@@ -44,6 +44,10 @@ RESUME_HINT = "resume with tailor train --resume"
 LARGE_MODEL_PARAMS = 500_000_000
 SMALL_MODEL_ADAPTER_LR, LARGE_MODEL_ADAPTER_LR = 1e-3, 2e-4
 SMALL_MODEL_FULL_LR, FULL_FINE_TUNING_LR = 1e-4, 2e-5
+# train.micro_batch_tokens when unset on CPU: activations of SmolLM2-135M LoRA training take about
+# 1 MB per token (measured with benchmarks/bench_train_speed.py --memory), so 1024 tokens per forward
+# pass keep a run near 2 GB; GPUs run whole micro-batches.
+CPU_MICRO_BATCH_TOKENS = 1024
 
 
 @dataclass
@@ -219,6 +223,9 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
     mode = logits_mode(model, collate(train_rows[:1], tok.pad_token_id))
     packed = _use_packing(tcfg.packing, model, train_rows, tok.pad_token_id)
     pack_len = cfg.data.max_length if varlen_attention(model) else None  # see packing.py
+    micro_tokens = tcfg.micro_batch_tokens
+    if micro_tokens is None:
+        micro_tokens = CPU_MICRO_BATCH_TOKENS if accelerator.device.type == "cpu" else 0
 
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=main)
     if resume_from is not None:
@@ -271,7 +278,7 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
                 t0 = time.perf_counter()
                 batches = []
                 for micro in step_rows(plan, steps[s], rank):
-                    for rows in split_by_tokens(micro, lengths, tcfg.micro_batch_tokens):
+                    for rows in split_by_tokens(micro, lengths, micro_tokens):
                         # A process left without rows on a short last batch still joins the step, training nothing.
                         picked = [train_rows[i] for i in rows] or [{"input_ids": train_rows[0]["input_ids"],
                                                                     "labels": [IGNORE] * len(train_rows[0]["labels"])}]
