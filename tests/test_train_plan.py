@@ -1,10 +1,12 @@
 """Epoch rule, deterministic length-bucketed data order, process sharding, and logit modes of the loss."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tailorkit.config.train import TrainConfig
-from tailorkit.train.plan import auto_epochs, epoch_steps, make_plan, step_rows
+from tailorkit.train.plan import auto_epochs, epoch_steps, make_plan, split_by_tokens, step_rows
 from test_train_run import one_thread  # noqa: F401  (autouse fixture)
 
 
@@ -36,6 +38,35 @@ def test_steps_hold_the_same_rows_however_they_are_split():
     assert step_rows(accum, steps[0], 0) == [steps[0][:4], steps[0][4:]]
     assert step_rows(ddp, steps[0], 0) + step_rows(ddp, steps[0], 1) == [steps[0][0::2], steps[0][1::2]]
     assert step_rows(ddp, [5], 1) == [[]]  # a process without rows on a short step still takes part
+
+
+def test_token_steps_are_deterministic_balanced_and_cover_every_row_once():
+    lengths = [(i * 37) % 101 + 5 for i in range(60)]
+    trained = [max(1, n // 2) for n in lengths]
+    plan = make_plan(60, TrainConfig(batch_size=4, tokens_per_step=200, epochs=2), trained_tokens=sum(trained))
+    assert plan.steps_per_epoch == -(-sum(trained) // 200) and plan.tokens_per_step == 200
+    a = epoch_steps(lengths, plan, 7, 0, trained)
+    assert a == epoch_steps(lengths, plan, 7, 0, trained) and a != epoch_steps(lengths, plan, 7, 1, trained)
+    assert len(a) == plan.steps_per_epoch and all(a)
+    assert sorted(i for step in a for i in step) == list(range(60))
+    sums = [sum(trained[i] for i in s) for s in a]
+    assert max(sums) - min(sums) <= 2 * max(trained)  # within a row or two of the same work per step
+    # steps of long rows hold fewer rows than steps of short rows
+    assert len({len(s) for s in a}) > 1
+    # a row whose answer alone exceeds the budget still makes a step, and no step is empty
+    big = make_plan(3, TrainConfig(tokens_per_step=10, epochs=1), trained_tokens=100 + 2 + 2)
+    steps = epoch_steps([110, 5, 5], big, 0, 0, [100, 2, 2])
+    assert len(steps) == big.steps_per_epoch == 3 and all(steps)
+    with pytest.raises(ValueError):
+        epoch_steps(lengths, plan, 7, 0)  # the token counts are needed
+
+
+def test_micro_batches_split_by_tokens_keep_order_and_rows():
+    lengths = [50, 60, 70, 300, 10]
+    assert split_by_tokens([0, 1, 2, 3, 4], lengths, None) == [[0, 1, 2, 3, 4]]
+    assert split_by_tokens([0, 1, 2, 3, 4], lengths, 130) == [[0, 1], [2], [3], [4]]
+    assert split_by_tokens([0, 4], lengths, 130) == [[0, 4]]
+    assert split_by_tokens([], lengths, 130) == [[]]  # a process without rows still runs one part
 
 
 def test_max_steps_overrides_epochs():
@@ -94,3 +125,22 @@ def test_base_parameter_count_leaves_out_the_adapter(tiny_model_dir):
     n = sum(p.numel() for p in model.parameters())
     peft_model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
     assert base_parameter_count(peft_model) == n < sum(p.numel() for p in peft_model.parameters())
+
+
+def test_token_steps_train_and_resume_to_the_same_result(tiny_model_dir, tmp_path):
+    import shutil
+
+    from tailorkit.config import load_config
+    from tailorkit.train.trainer import train
+    from test_train_run import make_project
+
+    cfg_path = make_project(tmp_path, tiny_model_dir, tokens_per_step=60, epochs=2, save_every_steps=1)
+    reference = train(load_config(cfg_path))
+    state = json.loads((reference.checkpoint / "state.json").read_text())
+    assert state["plan"]["tokens_per_step"] == 60 and reference.steps == state["plan"]["total_steps"] > 2
+    # Drop the newest checkpoint and the adapter: resuming from the one before must end identically.
+    shutil.rmtree(reference.checkpoint)
+    shutil.rmtree(reference.adapter_dir)
+    resumed = train(load_config(cfg_path), resume=True)
+    assert resumed.steps == reference.steps
+    assert resumed.final_val_loss == pytest.approx(reference.final_val_loss, rel=1e-5)

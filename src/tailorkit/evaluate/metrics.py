@@ -137,9 +137,11 @@ def reference_nll(model, tokenizer, examples, max_length: int, *, batch_size: in
 
     Teacher forcing with the training label masks (tailorkit.template.encode_example), so the
     score covers exactly what training optimises: every assistant turn and its terminator.
+    Memory: full-vocabulary logits are the largest tensor here (rows x length x vocab floats, 0.4 GB for
+    8 rows of 281 tokens on a 49k vocabulary), so logits are asked for only at positions that predict
+    an answer token (`logits_to_keep`, where the model takes it) and scored one row at a time.
     """
     import torch
-    import torch.nn.functional as F
 
     from ..progress import progress
     from ..template import encode_example
@@ -147,6 +149,7 @@ def reference_nll(model, tokenizer, examples, max_length: int, *, batch_size: in
     encoded = [encode_example(ex, tokenizer, max_length) for ex in examples]
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    keep_ok = _takes_logits_to_keep(model)
     out: list[tuple[float, int]] = []
     was_training = model.training
     model.eval()
@@ -164,23 +167,47 @@ def reference_nll(model, tokenizer, examples, max_length: int, *, batch_size: in
                     ids[row, :n] = torch.tensor(e["input_ids"])
                     labels[row, :n] = torch.tensor(e["labels"])
                     mask[row, :n] = 1
-                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
                 # Position t predicts token t+1.
-                shift_logits = logits[:, :-1].float()
                 shift_labels = labels[:, 1:].to(device)
-                loss = F.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1),
-                                       ignore_index=-100, reduction="none").view(shift_labels.shape)
                 counts = (shift_labels != -100).sum(dim=1)
                 for row in range(len(chunk)):
                     if int(counts[row]) == 0:
                         raise TrainError("an example has no answer tokens to score",
                                          where=str(examples[start + row].meta.get("source", "test split")),
                                          fix="check that every test row has a non-empty assistant answer")
-                    out.append((float(loss[row].sum()), int(counts[row])))
+                inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+                if keep_ok:
+                    positions = (shift_labels != -100).any(dim=0).nonzero().squeeze(-1)
+                    logits = model(**inputs, logits_to_keep=positions).logits
+                    shift_labels = shift_labels[:, positions]
+                else:
+                    logits = model(**inputs).logits[:, :-1]
+                for row in range(len(chunk)):
+                    loss = _cross_entropy_sum(logits[row], shift_labels[row])
+                    out.append((loss, int(counts[row])))
+                del logits
                 bar.advance(task, len(chunk))
     finally:
         model.train(was_training)
     return out
+
+
+def _takes_logits_to_keep(model) -> bool:
+    """Whether the (possibly PEFT-wrapped) causal LM's forward accepts `logits_to_keep`."""
+    import inspect
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return "logits_to_keep" in inspect.signature(inner.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _cross_entropy_sum(logits, targets) -> float:
+    """Summed NLL of one row's targets (-100 = not scored), in fp32."""
+    import torch.nn.functional as F
+
+    return float(F.cross_entropy(logits.float(), targets, ignore_index=-100, reduction="sum"))
 
 
 def embedding_similarity(outputs: Sequence[str], references: Sequence[str], embedder: str) -> list[float]:

@@ -75,6 +75,7 @@ def run_fingerprint(cfg, *, world: int, precision: str, train_file: Path, templa
         "train.lora_dropout": t.lora_dropout, "train.target_modules": t.target_modules,
         "train.seed": t.seed, "data.max_length": cfg.data.max_length,
         "train.batch_size": t.batch_size, "train.grad_accum": t.grad_accum, "processes": world,
+        "train.tokens_per_step": t.tokens_per_step,
         "precision": precision,
         # unset = chosen by model size after loading, the same for the same model
         "train.learning_rate": t.learning_rate if "learning_rate" in t.model_fields_set else "auto",

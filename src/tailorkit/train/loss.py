@@ -47,13 +47,17 @@ def logits_mode(model, batch: dict[str, Any]) -> str:
 
 
 def token_loss_sum(model, batch: dict[str, Any], *, mode: str = "full"):
-    """Sum of cross-entropy over trained tokens of a batch (a 0-dim tensor) and their count."""
+    """Sum of cross-entropy over trained tokens of a batch, padded or packed (a 0-dim tensor), and their count."""
     import torch.nn.functional as F
 
     targets = batch["labels"][:, 1:]
     trained = targets != IGNORE
     n = int(trained.sum())
-    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "use_cache": False}
+    inputs = {"input_ids": batch["input_ids"], "use_cache": False}
+    # A padded batch carries an attention mask; a packed one position_ids restarting at each row.
+    for key in ("attention_mask", "position_ids"):
+        if key in batch:
+            inputs[key] = batch[key]
     if mode == "mask":  # logits of exactly the positions whose next token is trained
         keep = F.pad(trained, (0, 1), value=False)
         logits = model(**inputs, logits_to_keep=keep).logits

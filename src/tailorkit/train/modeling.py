@@ -2,7 +2,10 @@
 
 Precision is chosen per device: fp32 on CPU (faster than bf16 autocast there), bf16 autocast on GPUs
 that support it (fp16 otherwise). Frozen base weights of adapter methods are stored in the compute
-dtype to save memory; trainable weights stay fp32.
+dtype to save memory; trainable weights stay fp32. On a CUDA GPU with half precision and the flash-attn
+package installed, attention runs FlashAttention-2, whose varlen path serves packed micro-batches
+(see packing.py); otherwise transformers' SDPA. train.gradient_checkpointing trades a second forward
+pass per layer for keeping only the layer inputs.
 """
 from __future__ import annotations
 
@@ -33,6 +36,16 @@ def _weights_dtype(cfg: TailorConfig, mp: str) -> str:
     if cfg.train.method == "full" or mp == "no":
         return "float32"  # full fine-tuning keeps fp32 master weights; autocast does the rest
     return {"bf16": "bfloat16", "fp16": "float16"}[mp]
+
+
+def attention_for(device_type: str, mp: str) -> str | None:
+    """The attention implementation to train with: FlashAttention-2 on CUDA in half precision when
+    flash-attn is installed, else None (the model's default, SDPA)."""
+    if device_type != "cuda" or mp == "no":
+        return None
+    from transformers.utils import is_flash_attn_2_available
+
+    return "flash_attention_2" if is_flash_attn_2_available() else None
 
 
 def check_method(cfg: TailorConfig) -> None:
@@ -76,6 +89,13 @@ def build_model(cfg: TailorConfig, tokenizer, device, mp: str):
     else:
         model = load_model(mref, dtype=_weights_dtype(cfg, mp), device=str(device),
                            trust_remote_code=cfg.model.trust_remote_code, tokenizer=tokenizer)
+    attention = attention_for(device.type, mp)
+    if attention:
+        model.set_attn_implementation(attention)
+    if tcfg.gradient_checkpointing:
+        # Non-reentrant checkpointing lets gradients reach adapters whose inputs do not require grad.
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
     if tcfg.method == "full":
         for p in model.parameters():
             p.requires_grad_(True)

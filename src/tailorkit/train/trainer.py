@@ -4,7 +4,9 @@
 Each optimizer step sums token losses over its micro-batches and divides by the number of trained
 tokens of the whole step across gradient accumulation and processes, so every trained token weighs
 the same. Validation loss is computed at each epoch end; the best weights are kept and early stopping
-ends a run that stops improving. Checkpoints (every epoch and every train.save_every_steps) carry
+ends a run that stops improving. An optimizer step holds batch_size x grad_accum rows, or, with
+train.tokens_per_step, about that many trained tokens; its micro-batches are packed (padding-free, see
+packing.py) when the model isolates packed rows, and cut further by train.micro_batch_tokens. Checkpoints (every epoch and every train.save_every_steps) carry
 everything needed to continue exactly; SIGINT/SIGTERM finish the current step, write one and return.
 """
 from __future__ import annotations
@@ -30,8 +32,9 @@ from .load import save_tuned, template_hash
 from .loss import evaluate_loss, logits_mode, perplexity, token_loss_sum
 from .metrics import MetricsLog, plot_loss
 from .modeling import build_model, check_method, mixed_precision, trainable_state
-from .plan import Plan, build_scheduler, epoch_steps, make_plan, step_rows
-from .tokenize import IGNORE, encode_examples
+from .packing import count_tokens, pack, packing_isolates, varlen_attention
+from .plan import Plan, build_scheduler, epoch_steps, make_plan, split_by_tokens, step_rows
+from .tokenize import IGNORE, encode_examples, trained_token_count
 
 RESUME_HINT = "resume with tailor train --resume"
 # Learning rates when train.learning_rate is unset, by method and model size. Small-model values were
@@ -41,6 +44,10 @@ RESUME_HINT = "resume with tailor train --resume"
 LARGE_MODEL_PARAMS = 500_000_000
 SMALL_MODEL_ADAPTER_LR, LARGE_MODEL_ADAPTER_LR = 1e-3, 2e-4
 SMALL_MODEL_FULL_LR, FULL_FINE_TUNING_LR = 1e-4, 2e-5
+# train.micro_batch_tokens when unset on CPU: activations of SmolLM2-135M LoRA training take about
+# 1 MB per token (measured with benchmarks/bench_train_speed.py --memory), so 1024 tokens per forward
+# pass keep a run near 2 GB; GPUs run whole micro-batches.
+CPU_MICRO_BATCH_TOKENS = 1024
 
 
 @dataclass
@@ -66,6 +73,7 @@ class TrainResult:
     checkpoint: Path | None
     metrics_path: Path
     loss_plot: Path | None
+    packed: bool = False           # micro-batches were packed (padding-free) rather than padded
 
     @property
     def interrupted(self) -> bool:
@@ -155,6 +163,19 @@ def base_parameter_count(model) -> int:
                for name, p in model.named_parameters() if "lora_" not in name)
 
 
+def _use_packing(setting: str, model, rows: list[dict], pad_id: int) -> bool:
+    """Whether to pack micro-batches: train.packing, checked against what the model really does."""
+    if setting == "off":
+        return False
+    if packing_isolates(model, rows, pad_id):
+        return True
+    if setting == "on":
+        raise TrainError("this model does not keep packed rows apart (its attention ignores position_ids "
+                         "restarting per row)", where="train.packing",
+                         fix="set train.packing to auto or off (padded batches), or use a newer transformers")
+    return False
+
+
 def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
     """Fine-tune cfg.model.base on run_dir/data/train.jsonl (validated on val.jsonl); see module doc."""
     import torch
@@ -182,8 +203,9 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
                          fix="add rows to the data source and run `tailor data prepare` again")
     truncated = sum(r["truncated"] for r in train_rows + val_rows)
     lengths = [len(r["input_ids"]) for r in train_rows]
+    trained = [trained_token_count(r["labels"]) for r in train_rows]
 
-    plan = make_plan(len(train_rows), tcfg, world)
+    plan = make_plan(len(train_rows), tcfg, world, trained_tokens=sum(trained))
     fingerprint = ckpt.run_fingerprint(cfg, world=world, precision=mp, train_file=data_dir / "train.jsonl",
                                        template_sha=template_hash(tok))
     state = ckpt.LoopState(plan=plan.to_dict(), fingerprint=fingerprint)
@@ -199,6 +221,11 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
     scheduler = build_scheduler(optimizer, tcfg, plan.total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     mode = logits_mode(model, collate(train_rows[:1], tok.pad_token_id))
+    packed = _use_packing(tcfg.packing, model, train_rows, tok.pad_token_id)
+    pack_len = cfg.data.max_length if varlen_attention(model) else None  # see packing.py
+    micro_tokens = tcfg.micro_batch_tokens
+    if micro_tokens is None:
+        micro_tokens = CPU_MICRO_BATCH_TOKENS if accelerator.device.type == "cpu" else 0
 
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=main)
     if resume_from is not None:
@@ -246,15 +273,17 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
         task = bar.add_task("train", total=plan.total_steps, completed=state.global_step, loss="-", tps="-") if bar else None
         interrupted = False
         while state.global_step < plan.total_steps and state.stopped is None and not interrupted:
-            steps = epoch_steps(lengths, plan, tcfg.seed, state.epoch)
+            steps = epoch_steps(lengths, plan, tcfg.seed, state.epoch, trained)
             for s in range(state.step_in_epoch, plan.steps_per_epoch):
                 t0 = time.perf_counter()
                 batches = []
-                for rows in step_rows(plan, steps[s], rank):
-                    # A process left without rows on a short last batch still joins the step, training nothing.
-                    picked = [train_rows[i] for i in rows] or [{"input_ids": train_rows[0]["input_ids"],
-                                                                "labels": [IGNORE] * len(train_rows[0]["labels"])}]
-                    batches.append({k: v.to(device) for k, v in collate(picked, pad_id).items()})
+                for micro in step_rows(plan, steps[s], rank):
+                    for rows in split_by_tokens(micro, lengths, micro_tokens):
+                        # A process left without rows on a short last batch still joins the step, training nothing.
+                        picked = [train_rows[i] for i in rows] or [{"input_ids": train_rows[0]["input_ids"],
+                                                                    "labels": [IGNORE] * len(train_rows[0]["labels"])}]
+                        batch = pack(picked, pad_id, pack_len) if packed else collate(picked, pad_id)
+                        batches.append({k: v.to(device) for k, v in batch.items()})
                 n_step = torch.tensor(float(sum(count_trained(b) for b in batches)), device=device)
                 if world > 1:
                     n_step = accelerator.reduce(n_step, reduction="sum")
@@ -275,7 +304,7 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
                 if world > 1:
                     shared = accelerator.reduce(shared, reduction="sum")
                 step_loss = shared[0].item() / n_step.item()
-                tokens = int(sum(int(b["attention_mask"].sum()) for b in batches)) * world
+                tokens = sum(count_tokens(b) for b in batches) * world
                 state.global_step += 1
                 state.step_in_epoch = s + 1
                 state.tokens_seen += tokens
@@ -334,7 +363,7 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
         best_step=state.best_step, final_val_loss=state.last_val_loss, train_loss=last_train_loss,
         train_rows=len(train_rows), val_rows=len(val_rows), truncated_rows=truncated, seconds=seconds,
         tokens_per_s=state.tokens_seen / seconds if seconds > 0 else math.nan, checkpoint=last_ckpt,
-        metrics_path=metrics.path, loss_plot=plot)
+        metrics_path=metrics.path, loss_plot=plot, packed=packed)
 
 
 def result_dict(result: TrainResult) -> dict:
