@@ -1,6 +1,6 @@
 """`prepare`: raw data file -> clean, deduplicated, leakage-free train/val/test Example JSONL.
 
-load -> clean -> dedupe -> token-length check -> split -> write. Every check runs before anything
+load -> overrides (data.overrides: rows excluded or edited in the studio) -> clean -> dedupe -> token-length check -> split -> write. Every check runs before anything
 is written; the three split files are written under temporary names and renamed together, so a
 failure never leaves a half-written split behind. Writes run_dir/data/{train,val,test}.jsonl,
 run_dir/prepare.json and the resolved config.
@@ -21,6 +21,7 @@ from .example import Example, iter_jsonl_dicts
 from .inspect import resolve_source
 from .lengths import load_data_tokenizer, token_lengths
 from .load import load
+from .overrides import apply_overrides, overrides_path, read_overrides
 from .split import SPLITS, check_leakage, split_examples
 
 
@@ -41,6 +42,7 @@ class PrepareResult:
     answer_tokens_lost: int
     max_length: int
     paths: dict[str, str] = field(default_factory=dict)
+    overrides: dict[str, int] = field(default_factory=dict)  # rows excluded / edited by data.overrides
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,8 +55,9 @@ def prepare(cfg, source: str | Path | None = None) -> PrepareResult:
     with progress() as bar:
         task = bar.add_task("prepare data", total=6)
         loaded = load(path, d)
+        applied = apply_overrides(loaded.examples, read_overrides(overrides_path(cfg)), overrides_path(cfg))
         bar.advance(task)
-        cleaned = clean_examples(loaded.examples)
+        cleaned = clean_examples(applied.examples)
         bar.advance(task)
         deduped = dedupe(cleaned.kept, d.near_duplicate_threshold)
         bar.advance(task)
@@ -87,6 +90,7 @@ def prepare(cfg, source: str | Path | None = None) -> PrepareResult:
         answer_tokens_lost=lengths.answer_tokens_lost,
         max_length=d.max_length,
         paths={name: str(p) for name, p in paths.items()},
+        overrides=applied.counts(),
     )
     from ..config import write_resolved
 
