@@ -33,7 +33,8 @@ function describeProgress(p) {
 }
 function renderJob(job) {
   const box = $("#job");
-  if (!job) { box.className = "msg info"; box.style.display = "none"; return; }
+  if (!job) { box.className = "msg info"; return; }
+  box.dataset.job = job.id; box.dataset.state = job.running ? "running" : job.state;
   const run = job.run_name ? ` (run ${esc(job.run_name)})` : "";
   if (job.running) {
     const p = describeProgress(job.progress);
