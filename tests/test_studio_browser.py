@@ -131,11 +131,13 @@ def _shot(driver, name: str) -> None:
     out = os.environ.get("TAILOR_STUDIO_SCREENSHOTS")
     if not out:
         return
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, min(max(900, height), 2400))
+    import base64
+
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 2400), "scale": 1}
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
     Path(out).mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(Path(out) / f"studio-{name}.png"))
-    driver.set_window_size(1280, 900)
+    (Path(out) / f"studio-{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
 def _points(driver) -> int:
@@ -171,7 +173,7 @@ def test_studio_journey(studio, browser):
     overrides = [json.loads(x) for x in (root / "data" / "overrides.jsonl").read_text().splitlines()]
     assert [(o["where"], o["action"]) for o in overrides] == [(conflict, "exclude")]
     assert (root / "data" / "train.csv").read_bytes() == csv_before
-    d.get(url + "/data")
+    d.get(url + "/data?flag=any")
     assert "1 / 0" in _text(d, "#counts")
     _shot(d, "data")
 

@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from ..config import CONFIG_NAME, TailorConfig, load_config
 from ..errors import ConfigError, TailorError
+from ..evaluate.report import fmt
 from . import runs as R
 from .dataview import FLAG_HELP, data_view
 from .forms import form_fields
@@ -41,7 +42,8 @@ class Studio:
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
         self.env.globals.update(css=Markup((HERE / "static" / "studio.css").read_text(encoding="utf-8")),
                                 js=Markup((HERE / "static" / "studio.js").read_text(encoding="utf-8")),
-                                nav=NAV, flag_help=FLAG_HELP, status_help=R.STATUS_HELP)
+                                nav=NAV, flag_help=FLAG_HELP, status_help=R.STATUS_HELP, metric_help=R.METRIC_HELP,
+                                fmt=fmt)
 
     def config(self) -> TailorConfig:
         return load_config(self.config_path)

@@ -37,6 +37,8 @@ class FormField:
 
 def _kind(annotation: Any) -> tuple[str, list[str], bool]:
     """(input kind, choices, optional) for a field's type annotation."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return "select", [str(c) for c in typing.get_args(annotation)], False
     args = typing.get_args(annotation)
     optional = type(None) in args
     inner = [a for a in args if a is not type(None)] or [annotation]

@@ -63,7 +63,7 @@ def compare_headline(doc: dict[str, Any]) -> str:
     text = f"tuned better on {wins} of {len(judged)} metrics"
     base, tuned = doc.get("base") or {}, doc.get("tuned") or {}
     if "rouge_l" in base and "rouge_l" in tuned:
-        text += f"; ROUGE-L {base['rouge_l']:.3f} → {tuned['rouge_l']:.3f}"
+        text += f"; word overlap (ROUGE-L) {base['rouge_l']:.3f} → {tuned['rouge_l']:.3f}"
     return text
 
 
@@ -109,6 +109,16 @@ def trained_runs(runs_dir: Path) -> list[str]:
     return sorted(d.name for d in runs_dir.iterdir() if (d / "adapter").exists())
 
 
+METRIC_HELP = {
+    "nll": "how surprised the model is by your reference answers",
+    "perplexity": "the same, as the number of equally likely next words",
+    "rouge_l": "word overlap with the reference, 0-1",
+    "chrf": "character overlap with the reference, 0-100",
+    "embed_sim": "closeness in meaning to the reference, by sentence embeddings",
+    "preamble_rate": "answers that open with chatter such as 'Sure! Here is'",
+    "never_stops_rate": "answers cut at the token limit instead of ending",
+    "median_words": "typical answer length; the references' is the target",
+}
 WORSE_METRIC = "chrf"  # per-row: character n-gram overlap with the reference, 0-100, finer than ROUGE-L
 
 
