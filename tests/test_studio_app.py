@@ -77,7 +77,7 @@ def test_broken_csv_and_broken_config_show_the_cli_line(client, project):
 def test_train_form_comes_from_the_schema_and_rejects_bad_values_like_the_cli(project):
     fields = {f.name: f for f in form_fields(TailorConfig())}
     assert fields["train.method"].kind == "select" and fields["train.method"].choices == ["lora", "dora", "qlora", "full"]
-    assert fields["train.max_steps"].optional and fields["train.lora_r"].help == "LoRA rank"
+    assert fields["train.max_steps"].optional and fields["train.lora_r"].help.endswith("LoRA rank")
     cfg = load_config(project / "tailor.yaml")
     assert validate_changes(project / "tailor.yaml", {"train.lora_r": "8"}, cfg) == {"train.lora_r": "8"}
     with pytest.raises(ConfigError) as form_err:

@@ -31,6 +31,7 @@ _LAZY = {
     "kb_search": "tailorkit.kb.search",
     "kb_eval": "tailorkit.kb.evaluate",
     "ask": "tailorkit.kb.answer",
+    "serve_studio": "tailorkit.studio",
 }
 
 

@@ -45,16 +45,11 @@ def read_overrides(path: Path) -> dict[str, dict[str, Any]]:
     """Overrides by location (a later line for the same row replaces an earlier one); a missing file is none."""
     if not path.exists():
         return {}
+    from .readers import decode_utf8, jsonl_objects
+
     out: dict[str, dict[str, Any]] = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"not a JSON object ({exc.msg})", where=f"{path}:{lineno}",
-                            fix="fix or delete that line of the overrides file") from None
-        if not isinstance(obj, dict) or obj.get("action") not in ACTIONS or not isinstance(obj.get("where"), str):
+    for lineno, obj in jsonl_objects(path, decode_utf8(path, path.read_bytes())):
+        if obj.get("action") not in ACTIONS or not isinstance(obj.get("where"), str):
             raise DataError(f"an override needs 'where' and an 'action' in {ACTIONS}", where=f"{path}:{lineno}",
                             fix="fix or delete that line of the overrides file")
         if obj["action"] == "edit" and not (isinstance(obj.get("user"), str) and isinstance(obj.get("assistant"), str)):

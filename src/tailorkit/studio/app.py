@@ -151,7 +151,9 @@ def create_app(project: str | Path) -> FastAPI:
         def build(cfg):
             from ..kb.readers import SUPPORTED
 
-            return {"docs": _kb_docs(cfg), "supported": ", ".join(sorted(SUPPORTED))}
+            job = studio.jobs.running()
+            busy = job is not None and job.kind == "kb_add"  # the job holds the store: do not open it meanwhile
+            return {"docs": [] if busy else _kb_docs(cfg), "busy": busy, "supported": ", ".join(sorted(SUPPORTED))}
         return studio.page("kb.html", "kb", build)
 
     @app.get("/kb/passage", response_class=HTMLResponse)

@@ -20,6 +20,11 @@ from ..config.base import Section
 MAIN_FIELDS = {"train": ["run_name", "method", "epochs", "max_steps", "learning_rate", "batch_size", "lora_r",
                          "log_every_steps"]}
 FORM_SECTIONS = ("train",)
+LABELS = {"lora_r": "LoRA rank (r)", "lora_alpha": "LoRA alpha", "lora_dropout": "LoRA dropout",
+          "log_every_steps": "log the loss every N steps", "max_steps": "max steps", "grad_accum": "gradient accumulation",
+          "max_grad_norm": "gradient clipping (max norm)", "early_stopping_patience": "early stopping patience"}
+GLOSS = {"method": "LoRA trains small add-on matrices (fast, small files); full trains every weight. ",
+         "lora_r": "Size of the add-on matrices: higher learns more but can overfit. "}
 
 
 @dataclass
@@ -74,8 +79,9 @@ def form_fields(cfg: TailorConfig, sections: tuple[str, ...] = FORM_SECTIONS) ->
             f = model.model_fields[name]
             kind, choices, optional = _kind(f.annotation)
             default = f.get_default(call_default_factory=True)
-            out.append(FormField(f"{section}.{name}", name.replace("_", " "), kind, _show(getattr(current, name)),
-                                 _show(default), f.description or "", choices, optional, name in main))
+            out.append(FormField(f"{section}.{name}", LABELS.get(name, name.replace("_", " ")), kind,
+                                 _show(getattr(current, name)), _show(default), GLOSS.get(name, "") + (f.description or ""),
+                                 choices, optional, name in main))
     return out
 
 

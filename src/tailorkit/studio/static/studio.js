@@ -71,6 +71,13 @@ async function pollJob() {
 }
 
 // ---- loss chart: inline SVG, drawn from the first logged point -----------------------------------
+function niceTicks(lo, hi) {  // round tick values (1, 2 or 5 times a power of ten) inside [lo, hi]
+  const raw = (hi - lo) / 4, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw);
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) out.push(v);
+  return out;
+}
 function drawLoss(svg, points) {
   const W = 900, H = 300, L = 56, R = 16, T = 16, B = 36;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
@@ -82,12 +89,8 @@ function drawLoss(svg, points) {
   const pad = (y1 - y0) * 0.08; y0 -= pad; y1 += pad;
   const sx = (x) => L + (x - x0) / (x1 - x0) * (W - L - R), sy = (y) => T + (y1 - y) / (y1 - y0) * (H - T - B);
   let g = "";
-  for (let i = 0; i <= 4; i++) {
-    const y = y0 + (y1 - y0) * i / 4;
-    g += `<line x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}" stroke="#eef1f4"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end" font-size="12" fill="#52606d">${y.toFixed(2)}</text>`;
-    const x = x0 + (x1 - x0) * i / 4;
-    g += `<text x="${sx(x)}" y="${H - B + 18}" text-anchor="middle" font-size="12" fill="#52606d">${Math.round(x)}</text>`;
-  }
+  for (const y of niceTicks(y0, y1)) g += `<line x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}" stroke="#eef1f4"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end" font-size="12" fill="#52606d">${+y.toFixed(4)}</text>`;
+  for (const x of niceTicks(x0, x1)) g += `<text x="${sx(x)}" y="${H - B + 18}" text-anchor="middle" font-size="12" fill="#52606d">${+x.toFixed(4)}</text>`;
   g += `<text x="${(L + W - R) / 2}" y="${H - 4}" text-anchor="middle" font-size="12" fill="#52606d">optimizer step</text>`;
   const line = (pts, color, cls) => {
     if (!pts.length) return "";
@@ -130,6 +133,7 @@ async function refreshChart() {
   try {
     const data = await (await fetch(`/api/runs/${encodeURIComponent(run)}/metrics`)).json();
     drawLoss($("#loss"), data.points);
+    $("#run-status").textContent = data.info ? data.info.status : "not prepared yet";
     $("#chart-count").textContent = `${data.points.train.length} training-loss points, ${data.points.val.length} validation-loss points`;
   } catch (e) { /* keep the last chart */ }
 }
