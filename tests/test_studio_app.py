@@ -130,3 +130,57 @@ def test_run_status_losses_and_compare_headline(tmp_path):
     assert info.headline == "tuned better on 1 of 2 metrics; word overlap (ROUGE-L) 0.100 → 0.200"
     assert tuned_worse({"base": {"chrf": 30.0}, "tuned": {"chrf": 20.0}})
     assert not tuned_worse({"base": {"chrf": 30.0}, "tuned": {"chrf": 40.0}})
+
+
+def _compare_doc() -> dict:
+    row = lambda i, b, t: {"index": i, "request": f"request {i}", "reference": f"reference {i}",  # noqa: E731
+                           "source": {"source": "train.csv", "line": i + 2},
+                           "base": {"text": f"base answer {i}", "chrf": b}, "tuned": {"text": f"tuned answer {i}", "chrf": t}}
+    return {"n_rows": 2, "metrics": [{"key": "chrf", "label": "chrF (0-100)", "better": "higher"},
+                                     {"key": "never_stops_rate", "label": "never-stops rate", "better": "lower"}],
+            "base": {"chrf": 20.0, "never_stops_rate": 0.5}, "tuned": {"chrf": 30.0, "never_stops_rate": 0.0},
+            "reference": {}, "better": {"chrf": "tuned", "never_stops_rate": "tuned"},
+            "rows": [row(0, 10.0, 40.0), row(1, 30.0, 20.0)],
+            "checks": {"format": {"base": 0.25, "tuned": 0.75}}, "judge": {"wins": 3, "losses": 1}}
+
+
+def test_compare_page_shows_metrics_rows_the_worse_filter_and_checks_and_judge(client, project):
+    run = project / "runs" / "r1"
+    (run / "adapter").mkdir(parents=True)
+    (run / "compare.json").write_text(json.dumps(_compare_doc()))
+    page = client.get("/compare").text
+    assert page.count('class="side compare-row"') == 2 and "tuned answer 0" in page and "reference 1" in page
+    assert "50.0%" in page and "0.0%" in page  # rates as percentages
+    assert 'id="extra-checks"' in page and 'id="extra-judge"' in page and "wins" in page
+    worse = client.get("/compare?run=r1&worse=1").text
+    assert worse.count('class="side compare-row"') == 1 and "tuned answer 1" in worse and "tuned answer 0" not in worse
+    assert "tuned better on 2 of 2 metrics" in client.get("/").text
+
+
+def test_an_edited_row_shows_its_new_text_and_can_be_restored(client, project):
+    r = client.post("/api/data/override", json={"where": "train.csv:2", "action": "edit",
+                                                "user": "a new request", "assistant": "a new answer"})
+    assert r.status_code == 200
+    page = client.get("/data?q=train.csv:2").text
+    assert "a new request" in page and "flag-edited" in page
+    bad = client.post("/api/data/override", json={"where": "train.csv:2", "action": "edit", "user": "x", "assistant": ""})
+    assert bad.status_code == 400 and "needs both a request and an answer" in bad.json()["error"]
+    client.post("/api/data/override", json={"where": "train.csv:2", "action": None})
+    assert (project / "data" / "overrides.jsonl").read_text() == ""
+
+
+def test_passage_page_highlights_the_cited_lines_and_stays_inside_the_project(client, project):
+    (project / "docs").mkdir()
+    (project / "docs" / "p.md").write_text("# Title\n\nline three\nline four\n")
+    page = client.get("/kb/passage?doc=docs/p.md&start=3&end=4").text
+    assert '<div class="hl" id="cited"><span class="ln">3</span>line three</div>' in page
+    outside = client.get("/kb/passage?doc=../../../etc/passwd&start=1&end=1&snippet=quoted").text
+    assert "root:" not in outside and "<mark>quoted</mark>" in outside
+
+
+def test_cli_studio_without_a_project_is_one_line(tmp_path, capsys):
+    from tailorkit.cli import main
+
+    assert main(["studio", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "no tailor.yaml in" in err and "\n" not in err

@@ -7,6 +7,7 @@ TailorError's one line is shown at the top instead.
 """
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,16 @@ def _empty(page: str) -> dict[str, Any]:
 def create_app(project: str | Path) -> FastAPI:
     """The studio app for one project folder (or its tailor.yaml)."""
     studio = Studio(Path(project))
-    app = FastAPI(title="tailor studio", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        from .chat import close_engines
+
+        studio.jobs.close()  # a running job is stopped as Ctrl-C would stop it
+        close_engines()
+
+    app = FastAPI(title="tailor studio", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.studio = studio
 
     @app.exception_handler(TailorError)
@@ -166,13 +176,6 @@ def create_app(project: str | Path) -> FastAPI:
     from .api import router
 
     app.include_router(router)
-
-    @app.on_event("shutdown")
-    def _shutdown() -> None:
-        from .chat import close_engines
-
-        studio.jobs.close()
-        close_engines()
 
     return app
 

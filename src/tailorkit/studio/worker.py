@@ -18,6 +18,15 @@ from ..config import load_config
 from ..errors import TailorError
 
 
+# What a stop (SIGINT) outside the trainer's own handling leaves behind, by job kind.
+STOPPED = {
+    "prepare": "stopped; nothing was written (the splits are written all at once at the end).",
+    "compare": "stopped; nothing was written (compare.json and report.html are written at the end).",
+    "train": "stopped before training had started (while the model loaded); nothing was written.",
+    "kb_add": "stopped; documents already stored stay, and the next add redoes the interrupted ones.",
+}
+
+
 def _jsonable(obj: Any) -> Any:
     if is_dataclass(obj):
         obj = asdict(obj)
@@ -76,7 +85,7 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     except TailorError as exc:
         return {"state": "failed", "error": exc.one_line()}
     except KeyboardInterrupt:
-        return {"state": "stopped", "error": "stopped before the work had started; nothing was written."}
+        return {"state": "stopped", "error": STOPPED.get(kind, "stopped.")}
     except Exception as exc:  # a bug: keep the traceback in the log, one line on the page
         traceback.print_exc()
         return {"state": "failed", "error": f"internal error: {type(exc).__name__}: {exc} (traceback in the job log)"}
