@@ -72,7 +72,7 @@ async function pollJob() {
 
 // ---- loss chart: inline SVG, drawn from the first logged point -----------------------------------
 function niceTicks(lo, hi) {  // round tick values (1, 2 or 5 times a power of ten) inside [lo, hi]
-  const raw = (hi - lo) / 4, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const raw = (hi - lo) / 5, mag = Math.pow(10, Math.floor(Math.log10(raw)));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw);
   const out = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) out.push(v);
