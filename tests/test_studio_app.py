@@ -70,8 +70,9 @@ def test_broken_csv_and_broken_config_show_the_cli_line(client, project):
     (project / "tailor.yaml").write_text("train:\n  lora_rank: 3\n")
     with pytest.raises(ConfigError) as exc:
         load_config(project / "tailor.yaml")
-    for path in ("/", "/train"):
-        assert exc.value.one_line().replace("'", "&#39;") in client.get(path).text
+    for path in ("/", "/data", "/train", "/compare", "/chat", "/kb"):
+        r = client.get(path)
+        assert r.status_code == 200 and exc.value.one_line().replace("'", "&#39;") in r.text, path
 
 
 def test_train_form_comes_from_the_schema_and_rejects_bad_values_like_the_cli(project):

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from ..config import CONFIG_NAME, TailorConfig, load_config
@@ -40,7 +40,9 @@ class Studio:
                               fix="pass a project folder (one made by `tailor init DIR`) or its tailor.yaml")
         self.root = self.config_path.parent
         self.jobs = JobManager(self.root, self.config_path)
-        self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+        # ChainableUndefined: a page whose context could not be built (broken config) still renders its empty state
+        self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
+                               undefined=ChainableUndefined)
         self.env.globals.update(css=Markup((HERE / "static" / "studio.css").read_text(encoding="utf-8")),
                                 js=Markup((HERE / "static" / "studio.js").read_text(encoding="utf-8")),
                                 nav=NAV, flag_help=FLAG_HELP, status_help=R.STATUS_HELP, metric_help=R.METRIC_HELP,
