@@ -32,6 +32,7 @@ _LAZY = {
     "kb_eval": "tailorkit.kb.evaluate",
     "ask": "tailorkit.kb.answer",
     "ChatSession": "tailorkit.chat",
+    "serve_studio": "tailorkit.studio",
 }
 
 

@@ -1,8 +1,16 @@
-"""Progress bars for long steps (rich). Quiet when stderr is not a terminal and TAILOR_QUIET is set."""
+"""Progress bars for long steps (rich). Quiet when stderr is not a terminal and TAILOR_QUIET is set.
+
+When TAILOR_PROGRESS_FILE names a file, every bar also writes its tasks there as JSON
+(`{"tasks": [{"description", "completed", "total"}]}`, atomically, at most 4 times a second): that is
+how `tailor studio` shows the progress of a job running in another process.
+"""
 from __future__ import annotations
 
+import json
 import os
+import time
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -14,22 +22,54 @@ if not console.is_terminal and "COLUMNS" not in os.environ:
     console.width = 132
 
 
+class _ReportingProgress(Progress):
+    """A Progress that also writes its tasks to a JSON file for another process to read."""
+
+    def __init__(self, *args, report_to: Path, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._report_to = report_to
+        self._reported = 0.0
+
+    def _report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._reported < 0.25:
+            return
+        self._reported = now
+        tasks = [{"description": t.description, "completed": t.completed, "total": t.total} for t in self.tasks]
+        tmp = self._report_to.with_name(f".{self._report_to.name}.tmp")
+        tmp.write_text(json.dumps({"tasks": tasks}), encoding="utf-8")
+        tmp.replace(self._report_to)
+
+    def add_task(self, *args, **kwargs):
+        task = super().add_task(*args, **kwargs)
+        self._report(force=True)
+        return task
+
+    def update(self, *args, **kwargs) -> None:
+        super().update(*args, **kwargs)
+        self._report()
+
+    def advance(self, *args, **kwargs) -> None:
+        super().advance(*args, **kwargs)
+        self._report()
+
+    def stop(self) -> None:
+        super().stop()
+        self._report(force=True)
+
+
 def progress(*extra_columns, enabled: bool = True) -> Progress:
     """A rich Progress with bar, count, elapsed, ETA and any extra columns (e.g. loss, tok/s).
 
     enabled=False for work that runs inside another bar (e.g. one batch of the synth runner's rows).
     """
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        *extra_columns,
-        console=console,
-        disable=not enabled or bool(os.environ.get("TAILOR_QUIET")),
-        transient=False,
-    )
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn(), *extra_columns)
+    options = dict(console=console, disable=not enabled or bool(os.environ.get("TAILOR_QUIET")), transient=False)
+    report_to = os.environ.get("TAILOR_PROGRESS_FILE")
+    if report_to and enabled:
+        return _ReportingProgress(*columns, report_to=Path(report_to), **options)
+    return Progress(*columns, **options)
 
 
 @contextmanager

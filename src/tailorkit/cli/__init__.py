@@ -25,9 +25,10 @@ from . import evaluate as _evaluate  # noqa: E402
 from . import kb as _kb  # noqa: E402
 from . import pipeline as _pipeline  # noqa: E402
 from . import synth as _synth  # noqa: E402
+from . import studio as _studio  # noqa: E402
 from . import train as _train  # noqa: E402
 
-for _module in (_pipeline, _data, _train, _evaluate, _synth, _kb, _chat):
+for _module in (_pipeline, _data, _train, _evaluate, _synth, _kb, _chat, _studio):
     _module.register(app)
 
 

@@ -54,6 +54,8 @@ def prepare_cmd(
     sizes = " / ".join(f"{r.split_sizes[s]}" for s in ("train", "val", "test"))
     console.print(f"[bold]{r.source}[/] ({r.format}): {r.rows_read} rows read, {r.kept} kept")
     console.print(f"dropped: {dropped}; quoting artifacts fixed: {r.quoting_fixed}")
+    if any(r.overrides.values()):
+        console.print(f"overrides: {r.overrides['excluded']} rows excluded, {r.overrides['edited']} edited")
     console.print(f"train / val / test: {sizes} rows ({r.split_groups} groups); "
                   f"leakage violations: {len(r.leakage_violations)}")
     if r.rows_over_max_length:
@@ -71,6 +73,8 @@ def _print_report(report) -> None:
     t = Table(title="rows", show_header=False)
     for label, value in (
         ("rows read", report.rows_read),
+        ("excluded by overrides", report.overrides.get("excluded", 0)),
+        ("edited by overrides", report.overrides.get("edited", 0)),
         ("empty request", report.empty_requests),
         ("empty answer", report.empty_answers),
         ("quoting artifacts", report.quoting_artifacts),

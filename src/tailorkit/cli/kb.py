@@ -23,14 +23,13 @@ kb_app = typer.Typer(help="Knowledge base: ingest documents, search them, evalua
 
 
 def _report(result, verb: str) -> None:
-    if not result.ok and len(result.skipped) == 1:  # one bad file: one error line
-        s = result.skipped[0]
-        raise KBError(f"nothing {verb}: {s.reason}", where=s.path)
+    failure = result.failure(verb)
+    if failure is not None and len(result.skipped) == 1:  # one bad file: one error line
+        raise failure
     for s in result.skipped:
         err.print(f"[yellow]skipped[/] {escape(s.path)}: {escape(s.reason)}")
-    if not result.ok and result.skipped:
-        raise KBError(f"nothing {verb}: all {len(result.skipped)} file(s) were skipped (reasons above)",
-                      fix="fix or remove those files, or pass supported documents")
+    if failure is not None:
+        raise failure
     parts = [f"{len(result.added)} added", f"{len(result.updated)} updated", f"{len(result.unchanged)} unchanged"]
     if result.removed:
         parts.append(f"{len(result.removed)} removed")

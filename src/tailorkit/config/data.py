@@ -32,3 +32,7 @@ class DataConfig(Section):
     test_fraction: float = Field(0.1, ge=0.0, lt=0.5, description="share of rows held out for compare")
     max_length: int = Field(512, ge=16, description="max tokens of a rendered example; longer rows are reported")
     seed: int = Field(42, description="seed for the split")
+    overrides: str = Field(
+        "data/overrides.jsonl", description="rows excluded or edited (by file:line) without changing the data file, "
+                                            "relative to tailor.yaml; `tailor studio` writes it, prepare and inspect "
+                                            "apply it; a missing file means no overrides")

@@ -15,6 +15,7 @@ from .clean import EMPTY_ANSWER, EMPTY_REQUEST, clean_examples
 from .dedupe import answer_key, dedupe, request_key
 from .lengths import LengthReport, load_data_tokenizer, token_lengths
 from .load import load, location
+from .overrides import apply_overrides, overrides_path, read_overrides
 from .split import group_rows
 
 MAX_PROBLEMS = 25
@@ -40,6 +41,7 @@ class DataReport:
     lengths: LengthReport | None
     problems: list[dict[str, str]] = field(default_factory=list)  # {"where": file:line, "problem": ...}
     problems_total: int = 0  # problems found; `problems` lists the most serious few
+    overrides: dict[str, int] = field(default_factory=dict)  # rows excluded / edited by data.overrides
 
     @property
     def rows_over_max_length(self) -> int:
@@ -62,11 +64,14 @@ def resolve_source(cfg, path: str | Path | None) -> Path:
     return cfg.path(cfg.data.source)
 
 
-def inspect_data(cfg, path: str | Path | None = None, *, tokens: bool = True) -> DataReport:
-    """Analyse a data file (cfg: TailorConfig). `tokens=False` skips loading the tokenizer."""
+def inspect_data(cfg, path: str | Path | None = None, *, tokens: bool = True,
+                 limit: int | None = MAX_PROBLEMS) -> DataReport:
+    """Analyse a data file (cfg: TailorConfig) with the project's row overrides applied, as prepare will.
+    `tokens=False` skips loading the tokenizer; `limit=None` lists every problem, not the most serious few."""
     source = resolve_source(cfg, path)
     loaded = load(source, cfg.data)
-    cleaned = clean_examples(loaded.examples)
+    applied = apply_overrides(loaded.examples, read_overrides(overrides_path(cfg)), overrides_path(cfg))
+    cleaned = clean_examples(applied.examples)
     problems: list[dict[str, str]] = [{"where": w, "problem": reason} for w, reason in cleaned.dropped_rows]
     deduped = dedupe(cleaned.kept, cfg.data.near_duplicate_threshold)
     for reason, gone, twin in deduped.removed:
@@ -97,8 +102,9 @@ def inspect_data(cfg, path: str | Path | None = None, *, tokens: bool = True) ->
         rows_after_cleaning=len(deduped.kept),
         split_groups=len(group_rows(deduped.kept, cfg.data.near_duplicate_threshold)),
         lengths=lengths,
-        problems=_most_important(problems),
+        problems=_most_important(problems, limit),
         problems_total=len(problems),
+        overrides=applied.counts(),
     )
 
 
@@ -118,9 +124,9 @@ def _many_to_many(examples, problems: list[dict[str, str]]) -> tuple[int, int]:
     return len(conflicting), len(shared)
 
 
-def _most_important(problems: list[dict[str, str]]) -> list[dict[str, str]]:
+def _most_important(problems: list[dict[str, str]], limit: int | None) -> list[dict[str, str]]:
     """Keep a readable number, most serious first (truncation to nothing breaks prepare; exact
     duplicates are harmless once removed), file order within a kind."""
     order = ("truncated to nothing", "empty", "different answers", "max_length", "near duplicate", "exact duplicate")
     rank = lambda p: next((i for i, key in enumerate(order) if key in p["problem"]), len(order))  # noqa: E731
-    return sorted(problems, key=rank)[:MAX_PROBLEMS]
+    return sorted(problems, key=rank)[:limit]

@@ -51,6 +51,7 @@ class LengthReport:
     total: Stats
     over: list[RowLength] = field(default_factory=list)  # total > max_length
     empty_after_truncation: list[RowLength] = field(default_factory=list)  # prompt >= max_length
+    histogram: list[list[int]] = field(default_factory=list)  # [low, high, rows] bins of total tokens
 
     @property
     def answer_tokens_lost(self) -> int:
@@ -102,7 +103,18 @@ def token_lengths(examples: list[Example], tokenizer, max_length: int) -> Length
         total=Stats.of([r.total for r in rows]),
         over=[r for r in rows if r.total > max_length],
         empty_after_truncation=[r for r in rows if r.prompt >= max_length],
+        histogram=histogram([r.total for r in rows]),
     )
+
+
+def histogram(values: list[int], bins: int = 20) -> list[list[int]]:
+    """[low, high, count] for up to `bins` equal-width integer bins over the values."""
+    if not values:
+        return []
+    lo, hi = min(values), max(values)
+    width = max(1, -(-(hi - lo + 1) // bins))  # ceil
+    counts, edges = np.histogram(values, bins=np.arange(lo, hi + width + 1, width))
+    return [[int(edges[i]), int(edges[i + 1]) - 1, int(c)] for i, c in enumerate(counts)]
 
 
 def _count(tokenizer, texts: list[str]) -> list[int]:

@@ -1,7 +1,7 @@
 """`prepare`: raw data file -> clean, deduplicated, leakage-free train/val/test Example JSONL.
 
-load -> clean -> dedupe -> token-length check -> split -> write. Every check runs before anything
-is written; the three split files are written under temporary names and renamed together, so a
+load -> overrides (data.overrides: rows excluded or edited in the studio) -> clean -> dedupe ->
+token-length check -> split -> write. Every check runs before anything is written; the three split files are written under temporary names and renamed together, so a
 failure never leaves a half-written split behind. Writes run_dir/data/{train,val,test}.jsonl,
 run_dir/prepare.json and the resolved config. A run that has trained keeps its splits unless
 forced (see trained.py): its adapter would otherwise be scored on rows it was trained on.
@@ -22,6 +22,7 @@ from .example import Example, iter_jsonl_dicts
 from .inspect import resolve_source
 from .lengths import load_data_tokenizer, token_lengths
 from .load import load
+from .overrides import apply_overrides, overrides_path, read_overrides
 from .split import SPLITS, check_leakage, split_examples
 from .trained import guard_trained_run
 
@@ -44,6 +45,7 @@ class PrepareResult:
     max_length: int
     paths: dict[str, str] = field(default_factory=dict)
     superseded: str | None = None  # where --force moved the outputs of the earlier training
+    overrides: dict[str, int] = field(default_factory=dict)  # rows excluded / edited by data.overrides
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,8 +62,9 @@ def prepare(cfg, source: str | Path | None = None, *, force: bool = False) -> Pr
     with progress() as bar:
         task = bar.add_task("prepare data", total=6)
         loaded = load(path, d)
+        applied = apply_overrides(loaded.examples, read_overrides(overrides_path(cfg)), overrides_path(cfg))
         bar.advance(task)
-        cleaned = clean_examples(loaded.examples)
+        cleaned = clean_examples(applied.examples)
         bar.advance(task)
         deduped = dedupe(cleaned.kept, d.near_duplicate_threshold)
         bar.advance(task)
@@ -96,6 +99,7 @@ def prepare(cfg, source: str | Path | None = None, *, force: bool = False) -> Pr
         max_length=d.max_length,
         paths={name: str(p) for name, p in paths.items()},
         superseded=str(moved) if moved else None,
+        overrides=applied.counts(),
     )
     from ..config import write_resolved
 

@@ -74,7 +74,8 @@ def _bar_chart(label: str, key: str, base: float, tuned: float, reference: float
             f"xmlns='http://www.w3.org/2000/svg' role='img' aria-label='{escape(label)}'>{''.join(parts)}</svg></div>")
 
 
-def _charts(doc: dict[str, Any]) -> str:
+def metric_charts(doc: dict[str, Any]) -> str:
+    """One inline-SVG bar chart per metric (base vs tuned), as the report and the studio show them."""
     out = []
     for m in doc["metrics"]:
         key = m["key"]
@@ -176,7 +177,7 @@ tuned <b>{escape(str(doc['models']['tuned']))}</b><br>identical generation setti
 <p class=meta>NLL and perplexity score the reference answers under each model (teacher forcing, answer tokens
 and terminator only). "Never stops" = hit max_new_tokens or ended in a repetition loop. Lengths are
 whitespace-separated words.</p>
-<h2>Metrics</h2>{_charts(doc)}
+<h2>Metrics</h2>{metric_charts(doc)}
 <h2>Training loss</h2>{_loss_curve(run_dir)}
 <h2>Examples ({min(n_examples, len(doc['rows']))} of {doc['n_rows']})</h2>{_examples(doc, n_examples)}
 </body></html>

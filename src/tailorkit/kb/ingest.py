@@ -53,6 +53,15 @@ class IngestResult:
         """At least one document is in the requested state (new, updated or already current)."""
         return bool(self.added or self.updated or self.unchanged or self.removed)
 
+    def failure(self, verb: str = "ingested") -> KBError | None:
+        """The error to report when nothing at all was ingested because files were skipped, else None."""
+        if self.ok or not self.skipped:
+            return None
+        if len(self.skipped) == 1:  # one bad file: one error line
+            return KBError(f"nothing {verb}: {self.skipped[0].reason}", where=self.skipped[0].path)
+        return KBError(f"nothing {verb}: all {len(self.skipped)} file(s) were skipped (reasons above)",
+                       fix="fix or remove those files, or pass supported documents")
+
 
 def collect_files(cfg: TailorConfig, paths: list[Path]) -> tuple[list[Path], list[Skipped]]:
     """Expand folders into files (hidden files and the store's own folder excluded); unsupported
@@ -77,12 +86,19 @@ def collect_files(cfg: TailorConfig, paths: list[Path]) -> tuple[list[Path], lis
         else:
             found = [path]
         for p in found:
-            if is_supported(p):
+            reason = unsupported_reason(p)
+            if reason is None:
                 files[p] = None
             else:
-                skipped.append(Skipped(doc_id_for(p, cfg.root), f"unsupported file type '{p.suffix or p.name}' "
-                                               f"(supported: {', '.join(sorted(SUPPORTED))})"))
+                skipped.append(Skipped(doc_id_for(p, cfg.root), reason))
     return list(files), skipped
+
+
+def unsupported_reason(path: Path) -> str | None:
+    """Why a file cannot be ingested because of its type, or None when its type is supported."""
+    if is_supported(path):
+        return None
+    return f"unsupported file type '{path.suffix or path.name}' (supported: {', '.join(sorted(SUPPORTED))})"
 
 
 class _Ingestor:
