@@ -1,7 +1,8 @@
 """Per-model schedulers: a request becomes a `Job`; one thread per model turns jobs into tokens.
 
 - `BatchScheduler` (HF engine, dynamic batching): the thread takes the first waiting job, collects
-  every job that arrives within `serve.batch_wait_ms` (up to `serve.max_batch_size`), and runs them as
+  the jobs that keep arriving (each within `serve.batch_wait_ms` of the last, up to 5x that in all and
+  `serve.max_batch_size` jobs), and runs them as
   one batched `generate` (`HFEngine.generate_rows`) that streams each row to its own client. Jobs that
   arrive while a batch runs form the next batch (batches are not joined mid-generation).
 - `SerialScheduler` (any other engine, e.g. llama.cpp): a serialized queue, one `engine.stream` at a
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from ..config.generation import GenerationConfig
 from ..infer.hf_batch import IncrementalText, RowSpec
 from .schemas import APIError
+
+BURST_WAITS = 5  # a batch waits at most this many batch_wait_ms for a burst of arrivals
 
 
 @dataclass
@@ -152,13 +155,18 @@ class BatchScheduler(Scheduler):
         super().__init__(engine, gen_cfg, stopping, label=label)
 
     def _collect(self, first: Job) -> list[Job]:
+        """The first job and whatever arrives while requests keep coming: each arrival extends the wait by
+        `wait_s` (a burst of clients lands in one batch), never past BURST_WAITS * wait_s in all."""
         jobs = [first]
-        until = time.monotonic() + self.wait_s
+        now = time.monotonic()
+        cap = now + BURST_WAITS * self.wait_s
+        until = now + self.wait_s
         while len(jobs) < self.max_batch:
-            job = self._next(max(0.0, until - time.monotonic()))
+            job = self._next(max(0.0, min(until, cap) - time.monotonic()))
             if job is None:
                 break
             jobs.append(job)
+            until = time.monotonic() + self.wait_s
         return jobs
 
     def _run(self, jobs: list[Job]) -> None:
