@@ -1,7 +1,11 @@
-"""Progress bars for long steps (rich). Quiet when stderr is not a terminal and TAILOR_QUIET is set."""
+"""Progress bars for long steps (rich). Quiet when stderr is not a terminal and TAILOR_QUIET is set.
+
+`progress()` makes a bar; `subtask()` shows one step of work as a line in the bar already on screen
+(rich shows one live display at a time), or as its own bar when none is."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -14,12 +18,28 @@ if not console.is_terminal and "COLUMNS" not in os.environ:
     console.width = 132
 
 
+_live: list[Progress] = []  # bars started by progress() and not yet stopped, innermost last
+
+
+class _TrackedProgress(Progress):
+    """A Progress that records while it is on screen, so that subtask() can add its line to it."""
+
+    def start(self) -> None:
+        super().start()
+        _live.append(self)
+
+    def stop(self) -> None:
+        if self in _live:
+            _live.remove(self)
+        super().stop()
+
+
 def progress(*extra_columns, enabled: bool = True) -> Progress:
     """A rich Progress with bar, count, elapsed, ETA and any extra columns (e.g. loss, tok/s).
 
     enabled=False for work that runs inside another bar (e.g. one batch of the synth runner's rows).
     """
-    return Progress(
+    return _TrackedProgress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -30,6 +50,26 @@ def progress(*extra_columns, enabled: bool = True) -> Progress:
         disable=not enabled or bool(os.environ.get("TAILOR_QUIET")),
         transient=False,
     )
+
+
+@contextmanager
+def subtask(description: str, total: int, min_total: int = 20_000) -> Iterator[Callable[[int], None]]:
+    """Yield advance(n) for one long step: a line in the live tailorkit bar (removed when done), or
+    its own bar; silent below min_total units, where a bar would only flicker."""
+    if total < min_total:
+        yield lambda n: None
+        return
+    if _live:
+        bar = _live[-1]
+        task = bar.add_task(f"  {description}", total=total)
+        try:
+            yield lambda n: bar.advance(task, n)
+        finally:
+            bar.remove_task(task)
+        return
+    with progress() as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 @contextmanager

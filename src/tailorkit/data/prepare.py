@@ -19,7 +19,7 @@ from .clean import clean_examples
 from .dedupe import dedupe
 from .example import Example, iter_jsonl_dicts
 from .inspect import resolve_source
-from .lengths import load_data_tokenizer, token_lengths
+from .lengths import load_data_tokenizer, oversized_rows, token_lengths
 from .load import load
 from .split import SPLITS, check_leakage, split_examples
 
@@ -41,6 +41,7 @@ class PrepareResult:
     answer_tokens_lost: int
     max_length: int
     paths: dict[str, str] = field(default_factory=dict)
+    problems: list[dict[str, str]] = field(default_factory=list)  # rows kept but worth a look: {"where", "problem"}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +62,7 @@ def prepare(cfg, source: str | Path | None = None) -> PrepareResult:
         if not deduped.kept:
             raise DataError("no rows are left after dropping empty and duplicate rows", where=str(path),
                             fix="check the column mapping (data.columns) and that both sides have text")
+        oversized = oversized_rows(deduped.kept, d.max_length)
         lengths = token_lengths(deduped.kept, load_data_tokenizer(cfg), d.max_length)
         lengths.raise_if_answer_lost()
         bar.advance(task)
@@ -87,6 +89,7 @@ def prepare(cfg, source: str | Path | None = None) -> PrepareResult:
         answer_tokens_lost=lengths.answer_tokens_lost,
         max_length=d.max_length,
         paths={name: str(p) for name, p in paths.items()},
+        problems=[{"where": w, "problem": p} for w, p in oversized],
     )
     from ..config import write_resolved
 
