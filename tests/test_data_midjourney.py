@@ -46,3 +46,20 @@ def test_prepare_midjourney(tmp_path, tiny_model_dir, midjourney_csv):
     with open(midjourney_csv, encoding="utf-8", newline="") as fh:
         raw = list(csv.DictReader(fh))
     assert sum(r["User"].startswith('"') for r in raw) == 174
+
+
+# The near duplicates on main before near-duplicate search used LSH (all pairs compared): the same
+# pairs must come out, as file lines (removed row, the row it duplicates).
+MIDJOURNEY_NEAR_PAIRS = [(147, 129), (156, 143), (174, 25), (224, 26), (272, 51), (277, 17), (281, 146), (34, 29),
+                         (59, 36)]
+
+
+def test_midjourney_near_duplicates_are_the_pinned_pairs(tmp_path, tiny_model_dir, midjourney_csv):
+    from tailorkit.data.clean import clean_examples
+    from tailorkit.data.dedupe import dedupe
+    from tailorkit.data.load import load
+
+    cfg = config(tmp_path, tiny_model_dir, midjourney_csv)
+    result = dedupe(clean_examples(load(midjourney_csv, cfg.data).examples).kept, 0.9)
+    near = [(gone.meta["line"], twin.meta["line"]) for reason, gone, twin in result.removed if reason == "near duplicate"]
+    assert sorted(near) == sorted(MIDJOURNEY_NEAR_PAIRS)

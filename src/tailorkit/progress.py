@@ -3,12 +3,15 @@
 When TAILOR_PROGRESS_FILE names a file, every bar also writes its tasks there as JSON
 (`{"tasks": [{"description", "completed", "total"}]}`, atomically, at most 4 times a second): that is
 how `tailor studio` shows the progress of a job running in another process.
-"""
+
+`progress()` makes a bar; `subtask()` shows one step of work as a line in the bar already on screen
+(rich shows one live display at a time), or as its own bar when none is."""
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,7 +25,23 @@ if not console.is_terminal and "COLUMNS" not in os.environ:
     console.width = 132
 
 
-class _ReportingProgress(Progress):
+_live: list[Progress] = []  # bars started by progress() and not yet stopped, innermost last
+
+
+class _TrackedProgress(Progress):
+    """A Progress that records while it is on screen, so that subtask() can add its line to it."""
+
+    def start(self) -> None:
+        super().start()
+        _live.append(self)
+
+    def stop(self) -> None:
+        if self in _live:
+            _live.remove(self)
+        super().stop()
+
+
+class _ReportingProgress(_TrackedProgress):
     """A Progress that also writes its tasks to a JSON file for another process to read."""
 
     def __init__(self, *args, report_to: Path, **kwargs) -> None:
@@ -69,7 +88,27 @@ def progress(*extra_columns, enabled: bool = True) -> Progress:
     report_to = os.environ.get("TAILOR_PROGRESS_FILE")
     if report_to and enabled:
         return _ReportingProgress(*columns, report_to=Path(report_to), **options)
-    return Progress(*columns, **options)
+    return _TrackedProgress(*columns, **options)
+
+
+@contextmanager
+def subtask(description: str, total: int, min_total: int = 20_000) -> Iterator[Callable[[int], None]]:
+    """Yield advance(n) for one long step: a line in the live tailorkit bar (removed when done), or
+    its own bar; silent below min_total units, where a bar would only flicker."""
+    if total < min_total:
+        yield lambda n: None
+        return
+    if _live:
+        bar = _live[-1]
+        task = bar.add_task(f"  {description}", total=total)
+        try:
+            yield lambda n: bar.advance(task, n)
+        finally:
+            bar.remove_task(task)
+        return
+    with progress() as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 @contextmanager

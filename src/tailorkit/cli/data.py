@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .common import ConfigOption, load
@@ -61,6 +62,10 @@ def prepare_cmd(
     if r.rows_over_max_length:
         console.print(f"[yellow]{r.rows_over_max_length} rows exceed max_length={r.max_length} "
                       f"({r.answer_tokens_lost} answer tokens would be cut)[/]")
+    for p in r.problems[:10]:
+        console.print(f"[yellow]{escape(p['where'])}: {escape(p['problem'])}[/]", soft_wrap=True)
+    if len(r.problems) > 10:
+        console.print(f"[yellow]... and {len(r.problems) - 10} more such rows (see prepare.json)[/]")
     for name, p in r.paths.items():
         console.print(f"  {name}: {p}")
     if r.superseded:

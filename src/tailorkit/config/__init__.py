@@ -88,16 +88,24 @@ def _explain(exc: ValidationError, source: str, text: str | None = None) -> Conf
     return ConfigError(f"'{dotted}' is invalid: {msg}", where=source, fix=f"correct the value of {dotted}")
 
 
+def _require_mapping(data: Any, source: str) -> None:
+    if not isinstance(data, dict):
+        raise ConfigError("the file must hold a mapping of keys to values", where=source,
+                          fix="start from `tailor init` or examples/midjourney/tailor.yaml")
+
+
 def build_config(data: dict[str, Any], *, root: Path, source: str = CONFIG_NAME,
                  text: str | None = None) -> TailorConfig:
     """Validate a plain dict (as read from YAML) into a TailorConfig; `text`, the YAML it was read from,
     lets an error name the line of the offending key."""
-    if not isinstance(data, dict):
-        raise ConfigError("the file must hold a mapping of keys to values", where=source,
-                          fix="start from `tailor init` or examples/midjourney/tailor.yaml")
+    _require_mapping(data, source)
     project_dir = data.get("project_dir")
     if isinstance(project_dir, str) and project_dir:
-        root = (root / Path(project_dir).expanduser()).resolve()
+        try:
+            root = (root / Path(project_dir).expanduser()).resolve()
+        except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, an unknown ~user, a symlink loop
+            raise ConfigError(f"project_dir {project_dir!r} is not a usable folder path ({exc})", where=source,
+                              fix="set project_dir to a folder, relative to tailor.yaml, or remove it") from None
     try:
         cfg = TailorConfig.model_validate({**data, "root": root})
     except ValidationError as exc:
@@ -123,6 +131,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         if not path.exists():
             raise ConfigError(f"config file {path} does not exist", fix="run `tailor init DIR` or pass --config PATH")
         data, text = _read_yaml(path)
+    _require_mapping(data, str(path))  # before overrides are set into it
     for key, value in (overrides or {}).items():
         if value is None:
             continue

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from .example import Example
 from .load import location
 
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+# A run of spaces/tabs becomes one space. Single plain spaces are not matched at all: replacing
+# each with itself made a long cell (a 5 MB answer) cost seconds.
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]{2,}|[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
 
 EMPTY_REQUEST = "empty request"

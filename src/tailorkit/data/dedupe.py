@@ -3,28 +3,24 @@
 The normalised key of a text: casefold, collapse whitespace, strip punctuation at both ends.
 Two rows are exact duplicates when their normalised request and answer are equal; near duplicates
 when both the request and the answer similarity (rapidfuzz ratio, 0-1) reach the threshold.
-All-pairs similarity runs in blocks through rapidfuzz.process.cdist, which skips pairs whose
-lengths alone rule them out, so a few thousand rows take seconds.
+Similar pairs come from similar.py: all pairs for small inputs, MinHash LSH candidates checked with
+the exact ratio for large ones, so 100,000 rows take seconds.
 """
 from __future__ import annotations
 
-import re
 import string
 import unicodedata
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from .example import Example
+from .similar import similar_pairs
 
-_WS = re.compile(r"\s+")
 _EDGE = string.punctuation + "\u2018\u2019\u201c\u201d\u2026\u2013\u2014\u00ab\u00bb"
-_BLOCK = 1024  # rows per cdist block: bounds memory at BLOCK x n bytes
 
 
 def normalize(text: str) -> str:
     """The comparison key of a text."""
-    s = _WS.sub(" ", unicodedata.normalize("NFC", text).casefold()).strip()
+    s = " ".join(unicodedata.normalize("NFC", text).casefold().split())  # the same as re.sub(r"\s+", " "), 3x faster
     return s.strip(_EDGE + " ")
 
 
@@ -56,26 +52,6 @@ class DedupeResult:
         return {k: v for k, v in out.items() if v}
 
 
-def similar_pairs(texts: list[str], threshold: float) -> list[tuple[int, int]]:
-    """All pairs (i < j) whose rapidfuzz ratio / 100 is >= threshold."""
-    from rapidfuzz import fuzz, process
-
-    n = len(texts)
-    cutoff = threshold * 100
-    pairs: list[tuple[int, int]] = []
-    for start in range(0, n, _BLOCK):
-        block = texts[start:start + _BLOCK]
-        # uint8 scores hold 0-100 and keep memory at one byte per pair; cutoff zeroes the rest.
-        scores = process.cdist(block, texts[start:], scorer=fuzz.ratio, score_cutoff=cutoff,
-                               dtype=np.uint8, workers=-1)
-        rows, cols = np.nonzero(scores)
-        for r, c in zip(rows.tolist(), cols.tolist()):
-            i, j = start + r, start + c
-            if i < j:
-                pairs.append((i, j))
-    return pairs
-
-
 def ratio(a: str, b: str) -> float:
     from rapidfuzz import fuzz
 
@@ -96,14 +72,20 @@ def exact_duplicates(examples: list[Example]) -> list[tuple[int, int]]:
 
 
 def near_duplicates(examples: list[Example], threshold: float) -> list[tuple[int, int]]:
-    """(j, i) pairs, i < j, whose request AND answer similarity reach the threshold (not exact duplicates)."""
+    """(j, i) pairs, i < j, whose request AND answer similarity reach the threshold (not exact duplicates).
+
+    Candidates are the pairs whose request + answer, joined, reach the threshold: when both parts
+    do, so does the whole (its common subsequence is at least the two parts' together), so no pair
+    is lost by looking at one text per row, and each candidate is then checked part by part.
+    """
     answers = [answer_key(ex) for ex in examples]
     requests = [request_key(ex) for ex in examples]
+    joined = [f"{q}\n{a}" for q, a in zip(requests, answers)]
     out = []
-    for i, j in similar_pairs(answers, threshold):
+    for i, j in similar_pairs(joined, threshold):
         if (requests[i], answers[i]) == (requests[j], answers[j]):
             continue
-        if ratio(requests[i], requests[j]) >= threshold:
+        if ratio(answers[i], answers[j]) >= threshold and ratio(requests[i], requests[j]) >= threshold:
             out.append((j, i))
     return out
 

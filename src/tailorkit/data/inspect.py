@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import DataError
 from .clean import EMPTY_ANSWER, EMPTY_REQUEST, clean_examples
 from .dedupe import answer_key, dedupe, request_key
-from .lengths import LengthReport, load_data_tokenizer, token_lengths
+from .lengths import LengthReport, load_data_tokenizer, oversized_rows, token_lengths
 from .load import load, location
 from .overrides import apply_overrides, overrides_path, read_overrides
 from .split import group_rows
@@ -73,6 +73,8 @@ def inspect_data(cfg, path: str | Path | None = None, *, tokens: bool = True,
     applied = apply_overrides(loaded.examples, read_overrides(overrides_path(cfg)), overrides_path(cfg))
     cleaned = clean_examples(applied.examples)
     problems: list[dict[str, str]] = [{"where": w, "problem": reason} for w, reason in cleaned.dropped_rows]
+    oversized = oversized_rows(cleaned.kept, cfg.data.max_length)
+    problems += [{"where": w, "problem": p} for w, p in oversized]
     deduped = dedupe(cleaned.kept, cfg.data.near_duplicate_threshold)
     for reason, gone, twin in deduped.removed:
         problems.append({"where": location(gone), "problem": f"{reason} of {location(twin)}"})
@@ -83,8 +85,9 @@ def inspect_data(cfg, path: str | Path | None = None, *, tokens: bool = True,
         for r in lengths.empty_after_truncation:
             problems.append({"where": r.where, "problem": f"request alone is {r.prompt} tokens: the answer "
                                                           f"would be truncated to nothing"})
+        huge = {w for w, _ in oversized}
         for r in lengths.over:
-            if r.prompt < cfg.data.max_length:
+            if r.prompt < cfg.data.max_length and r.where not in huge:
                 problems.append({"where": r.where, "problem": f"{r.total} tokens > max_length: "
                                                               f"{r.answer_lost} answer tokens would be cut"})
     return DataReport(
@@ -127,6 +130,7 @@ def _many_to_many(examples, problems: list[dict[str, str]]) -> tuple[int, int]:
 def _most_important(problems: list[dict[str, str]], limit: int | None) -> list[dict[str, str]]:
     """Keep a readable number, most serious first (truncation to nothing breaks prepare; exact
     duplicates are harmless once removed), file order within a kind."""
-    order = ("truncated to nothing", "empty", "different answers", "max_length", "near duplicate", "exact duplicate")
+    order = ("truncated to nothing", "far beyond", "empty", "different answers", "max_length", "exact duplicates only",
+             "near duplicate", "exact duplicate")
     rank = lambda p: next((i for i, key in enumerate(order) if key in p["problem"]), len(order))  # noqa: E731
     return sorted(problems, key=rank)[:limit]

@@ -20,7 +20,7 @@ from .clean import clean_examples
 from .dedupe import dedupe
 from .example import Example, iter_jsonl_dicts
 from .inspect import resolve_source
-from .lengths import load_data_tokenizer, token_lengths
+from .lengths import load_data_tokenizer, oversized_rows, token_lengths
 from .load import load
 from .overrides import apply_overrides, overrides_path, read_overrides
 from .split import SPLITS, check_leakage, split_examples
@@ -46,6 +46,7 @@ class PrepareResult:
     paths: dict[str, str] = field(default_factory=dict)
     superseded: str | None = None  # where --force moved the outputs of the earlier training
     overrides: dict[str, int] = field(default_factory=dict)  # rows excluded / edited by data.overrides
+    problems: list[dict[str, str]] = field(default_factory=list)  # rows kept but worth a look: {"where", "problem"}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,6 +72,7 @@ def prepare(cfg, source: str | Path | None = None, *, force: bool = False) -> Pr
         if not deduped.kept:
             raise DataError("no rows are left after dropping empty and duplicate rows", where=str(path),
                             fix="check the column mapping (data.columns) and that both sides have text")
+        oversized = oversized_rows(deduped.kept, d.max_length)
         lengths = token_lengths(deduped.kept, load_data_tokenizer(cfg), d.max_length)
         lengths.raise_if_answer_lost()
         bar.advance(task)
@@ -100,6 +102,7 @@ def prepare(cfg, source: str | Path | None = None, *, force: bool = False) -> Pr
         paths={name: str(p) for name, p in paths.items()},
         superseded=str(moved) if moved else None,
         overrides=applied.counts(),
+        problems=[{"where": w, "problem": p} for w, p in oversized],
     )
     from ..config import write_resolved
 

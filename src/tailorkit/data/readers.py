@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,12 @@ def read_records(path: str | Path) -> Records:
     if kind == "parquet":
         recs = _read_parquet(path)
     else:
-        text = decode_utf8(path, path.read_bytes())
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DataError(f"cannot read the file ({exc.strerror or exc})", where=str(path),
+                            fix="check that the file is readable (permissions) and that the path is right") from None
+        text = decode_utf8(path, data)
         if kind in ("csv", "tsv"):
             recs = _read_csv(path, text, "\t" if kind == "tsv" else _csv_delimiter(text))
         elif kind == "jsonl":
@@ -82,6 +88,16 @@ def decode_utf8(path: Path, data: bytes) -> str:
 
 
 def _read_csv(path: Path, text: str, delimiter: str) -> Records:
+    # The csv module refuses cells over 128 KiB (then reported as an unclosed quote in the wrong
+    # column); a cell may be as long as the file. The limit is global to the module: restore it.
+    previous = csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    try:
+        return _read_csv_rows(path, text, delimiter)
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _read_csv_rows(path: Path, text: str, delimiter: str) -> Records:
     # Split lines exactly as the csv module sees them, so line numbers and error scans agree.
     lines = io.StringIO(text, newline="").readlines()
     reader = csv.reader(iter(lines), delimiter=delimiter, strict=True)

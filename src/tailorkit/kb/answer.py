@@ -9,6 +9,8 @@ default, a tuned adapter (`run=`), any local or Hub model, or an OpenAI-compatib
 """
 from __future__ import annotations
 
+import dataclasses
+
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +158,19 @@ def ask(cfg: TailorConfig, question: str, k: int | None = None, model: str | Non
     tokenizer = None if remote else getattr(_local_engine(cfg, ref), "tokenizer", None)
     specials = special_tokens(tokenizer) if tokenizer is not None else ()
     messages = build_messages(question, [h.chunk for h, _ in kept], specials)
+    if not remote:  # the prompt and the answer must fit the model's context: drop the weakest sources
+        engine = _local_engine(cfg, ref)
+        budget = engine.context_length - cfg.generation.max_new_tokens
+        while len(kept) > 1 and engine.count_tokens(messages) > budget:
+            kept = kept[:-1]
+            messages = build_messages(question, [h.chunk for h, _ in kept], specials)
+        sources = sources[: len(kept)]
+        chunk = kept[0][0].chunk
+        while (over := engine.count_tokens(messages) - budget) > 0 and len(chunk.text) > 200:
+            # one source longer than a small model's context: keep its beginning
+            keep = max(200, int(len(chunk.text) * max(0.5, 1 - 1.2 * over / max(1, engine.count_tokens(chunk.text)))))
+            chunk = dataclasses.replace(chunk, text=chunk.text[:keep])
+            messages = build_messages(question, [chunk], specials)
     raw = clean_answer(_generate_remote(cfg, ref, messages) if remote else _generate_local(cfg, ref, messages))
     if not raw:
         return Answer("(the model wrote no answer)", [sources[0]], True, sources, False,

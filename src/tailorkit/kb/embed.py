@@ -115,15 +115,15 @@ class OpenAIEmbedder(Embedder):
         self.dim = int(self._embed(["dimension probe"]).shape[1])
 
     def _embed(self, texts: list[str]) -> np.ndarray:
+        import httpx
+
         # Empty strings are rejected by some servers; a single space embeds to "nothing" just as well.
         texts = [t if t.strip() else " " for t in texts]
         with endpoint_errors("embeddings", self.client.base_url, "kb.embed_base_url", "kb.embedder"):
-            resp = self.client.embeddings.create(model=self.model, input=texts)
-        rows = sorted(resp.data, key=lambda d: d.index)  # the API may return them out of order
-        if len(rows) != len(texts):
-            raise KBError(f"the embeddings endpoint returned {len(rows)} vectors for {len(texts)} texts",
-                          fix="check the server; it must return one embedding per input")
-        return np.asarray([r.embedding for r in rows], dtype=np.float32)
+            # The raw path: the SDK's parser raises a bare ValueError on a reply without data and an
+            # AttributeError on a web page; _vectors checks the reply and says what was wrong.
+            resp = self.client.post("/embeddings", body={"model": self.model, "input": texts}, cast_to=httpx.Response)
+        return _vectors(resp, len(texts), self.client.base_url)
 
 
 def embed_key_env(kb_cfg: KBConfig) -> tuple[str | None, str]:
@@ -137,6 +137,38 @@ def embed_key_env(kb_cfg: KBConfig) -> tuple[str | None, str]:
     server = str(kb_cfg.url or "").startswith(("http://", "https://"))
     return (None, "kb.embed_api_key_env") if server else (kb_cfg.api_key_env, "kb.api_key_env")
 
+
+def _vectors(resp, n: int, url) -> np.ndarray:
+    """The vectors of an /embeddings reply in input order; anything but one vector per input is a KBError."""
+    where, fix = "tailor.yaml:kb.embed_base_url", ("point kb.embed_base_url at an OpenAI-compatible /v1 URL: "
+                                                   'POST /embeddings must answer {"data": [{"embedding": [...]}]}')
+    try:
+        body = resp.json()
+    except ValueError:
+        kind = resp.headers.get("content-type", "").split(";")[0] or "no content type"
+        raise KBError(f"the embeddings endpoint {url} did not answer JSON ({kind})", where=where, fix=fix) from None
+    rows = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(rows, list) or not rows:
+        raise KBError(f"the embeddings endpoint {url} answered without embedding data", where=where, fix=fix)
+    try:
+        rows = sorted(rows, key=lambda d: d.get("index", 0))  # the API may return them out of order
+        vectors = np.asarray([_floats(r["embedding"]) for r in rows], dtype=np.float32)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise KBError(f"the embeddings endpoint {url} answered with malformed embeddings ({type(exc).__name__})",
+                      where=where, fix=fix) from None
+    if vectors.ndim != 2 or len(vectors) != n or not vectors.shape[1]:
+        raise KBError(f"the embeddings endpoint returned {len(rows)} vectors for {n} texts",
+                      fix="check the server; it must return one embedding per input")
+    return vectors
+
+
+def _floats(embedding) -> np.ndarray:
+    """A float list, or the base64 float32 form some servers send."""
+    if isinstance(embedding, str):
+        import base64
+
+        return np.frombuffer(base64.b64decode(embedding), dtype=np.float32)
+    return np.asarray(embedding, dtype=np.float32)
 
 def get_embedder(kb_cfg: KBConfig) -> Embedder:
     """The embedder named by kb.embedder: 'openai:<model>' for an endpoint, else sentence-transformers."""

@@ -139,7 +139,8 @@ class OpenAITeacher:
 
         client = self._get_client()
         try:
-            await client.with_options(timeout=min(5.0, self.cfg.timeout_s)).models.list()
+            # The raw path: the SDK's page parser fails with AttributeError on a non-JSON (HTML) reply.
+            resp = await client.with_options(timeout=min(5.0, self.cfg.timeout_s)).get("/models", cast_to=httpx.Response)
         except openai.APITimeoutError:
             return  # something answers, slowly; the runner's retries handle slowness
         except openai.APIConnectionError as exc:
@@ -152,6 +153,16 @@ class OpenAITeacher:
             raise self._auth_error(exc) from None
         except openai.APIError:
             return  # many servers do not implement /models; the chat endpoint is what matters
+        self._refuse_html(resp)
+
+    def _refuse_html(self, resp: httpx.Response) -> None:
+        """A web page instead of JSON (a login page, a proxy, the site's root): every request would get
+        the same, so stop the run with one error instead of failing row after row."""
+        kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind in ("text/html", "application/xhtml+xml"):
+            raise TeacherError(f"the teacher at {self.base_url} answered {resp.request.url.path} with a web page "
+                               f"({kind}), not OpenAI-compatible JSON",
+                               fix="point teacher.base_url (--base-url) at the API root, which usually ends in /v1")
 
     def _auth_error(self, exc) -> TeacherError:
         var = self.cfg.api_key_env or "the key variable"
@@ -173,6 +184,7 @@ class OpenAITeacher:
             # timeouts and typed errors, without the per-request pydantic transforms that cost more
             # CPU than everything else in a bulk run.
             resp = await self._get_client().post("/chat/completions", body=kwargs, cast_to=httpx.Response)
+            self._refuse_html(resp)
             data = resp.json()
         except openai.RateLimitError as exc:
             body = getattr(exc, "body", None)
