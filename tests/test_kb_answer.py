@@ -65,7 +65,7 @@ def test_answer_with_a_tuned_run(kb_root, tiny_model_dir):
     from tailorkit.models import load_model, load_tokenizer
     from tailorkit.train.load import save_tuned
 
-    cfg = build_config({"model": {"base": str(tiny_model_dir)}, "generation": {"max_new_tokens": 4}}, root=kb_root)
+    cfg = build_config({"model": {"base": str(tiny_model_dir)}, "generation": {"max_new_tokens": 4, "engine": "hf"}}, root=kb_root)
     tok = load_tokenizer(str(tiny_model_dir))
     model = get_peft_model(load_model(str(tiny_model_dir), tokenizer=tok),
                            LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
