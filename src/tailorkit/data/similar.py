@@ -1,7 +1,7 @@
 """Near-duplicate pairs of texts (rapidfuzz ratio >= threshold) in about linear time.
 
-Small inputs (up to EXHAUSTIVE_CHARS characters in all: the shared Midjourney CSV, any few thousand
-rows) compare every pair with rapidfuzz's cdist, exactly as before. Larger ones first propose
+Small inputs (up to EXHAUSTIVE_CHARS characters in all: the shared Midjourney CSV, about a thousand
+Midjourney-sized rows) compare every pair with rapidfuzz's cdist, exactly as before. Larger ones first propose
 candidate pairs with MinHash LSH over character 5-grams (96 hash functions; 16 bands of 6 rows at
 the default threshold 0.9, wider bands below), then check every candidate with the exact ratio, so
 a reported pair always reaches the threshold; a pair that reaches it is missed only when no band
@@ -24,7 +24,7 @@ import numpy as np
 
 from ..progress import subtask
 
-EXHAUSTIVE_CHARS = 1_000_000  # all pairs below this many characters in all: a few seconds at most
+EXHAUSTIVE_CHARS = 300_000  # all pairs below this many characters in all: about a second
 MAX_FUZZY_CHARS = 20_000  # longer texts take part in exact matching only
 Q = 5  # characters per shingle
 PERMS = 96  # hash functions per signature
