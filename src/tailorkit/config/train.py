@@ -44,7 +44,7 @@ class TrainConfig(Section):
     micro_batch_tokens: int | None = Field(
         None, ge=0, description="cap on the tokens of one forward pass: a micro-batch whose rows hold more is "
                                 "run in parts (accumulated; the loss and what is learnt do not change). Activation "
-                                "memory grows with tokens, not rows. None = auto: 1024 on CPU (keeps `tailor train` "
+                                "memory grows with tokens, not rows. None = auto: 512 on CPU (keeps `tailor train` "
                                 "on the bundled 135M model under 3 GB), no cap on GPUs; 0 = no cap")
     gradient_checkpointing: bool = Field(
         False, description="recompute each layer's activations in backward instead of keeping them: less memory "

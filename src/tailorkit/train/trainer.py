@@ -44,10 +44,13 @@ RESUME_HINT = "resume with tailor train --resume"
 LARGE_MODEL_PARAMS = 500_000_000
 SMALL_MODEL_ADAPTER_LR, LARGE_MODEL_ADAPTER_LR = 1e-3, 2e-4
 SMALL_MODEL_FULL_LR, FULL_FINE_TUNING_LR = 1e-4, 2e-5
-# train.micro_batch_tokens when unset on CPU: activations of SmolLM2-135M LoRA training take about
-# 1 MB per token (measured with benchmarks/bench_train_speed.py --memory), so 1024 tokens per forward
-# pass keep a run near 2 GB; GPUs run whole micro-batches.
-CPU_MICRO_BATCH_TOKENS = 1024
+# train.micro_batch_tokens when unset on CPU. Activations kept for backward in SmolLM2-135M LoRA
+# training are about 15k floats per token per layer (norm inputs/outputs, q/k/v after RoPE, attention
+# output, the MLP's gate/up/silu/product), ~1.8 MB per token over 30 layers; 512 tokens per forward
+# pass (~0.9 GB, plus trained-position logits) keep `tailor train` under 3 GB. With no cap, 400 rows of
+# two joined Midjourney prompts were OOM-killed at 7.3 GB (benchmarks/bench_train_speed.py --memory).
+# GPUs run whole micro-batches.
+CPU_MICRO_BATCH_TOKENS = 512
 
 
 @dataclass
