@@ -30,6 +30,8 @@ class CompareResult:
     tuned: dict[str, float]
     reference: dict[str, float]
     rows: list[dict[str, Any]] = field(repr=False)
+    checks: dict[str, Any] | None = None  # task checks (see tailorkit.checks); None when none configured
+    judge: dict[str, Any] | None = None  # pairwise judge results; None when the judge is off
     compare_path: Path = None  # type: ignore[assignment]
     report_path: Path = None  # type: ignore[assignment]
 
@@ -95,6 +97,58 @@ def _run_model(label: str, which: str, examples: list[Example], cfg: TailorConfi
     return {"gens": gens, "nll": nll, "generate_seconds": gen_s}
 
 
+def make_checker(cfg: TailorConfig):
+    """The compiled compare.checks (None when none are configured); token-length checks count with
+    the base model's tokenizer."""
+    from ..checks import Checker
+
+    if not cfg.compare.checks:
+        return None
+    checker = Checker(cfg.compare.checks, root=cfg.root)
+    if checker.needs_tokens:
+        from ..data.lengths import load_data_tokenizer
+
+        tok = load_data_tokenizer(cfg)
+        checker.count_tokens = lambda t: len(tok(t, add_special_tokens=False)["input_ids"])
+    return checker
+
+
+def add_checks(checker, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Run the checks on base, tuned and reference answers; per-row failures go into each row."""
+    from ..checks import run_checks
+
+    if checker is None:
+        return None
+    report = run_checks(checker, {name: [r[name]["text"] for r in rows] for name in ("base", "tuned")},
+                        [r["reference"] for r in rows])
+    for i, row in enumerate(rows):
+        for name in ("base", "tuned"):
+            row[name]["checks_failed"] = report.failed[name][i]
+        row["reference_checks_failed"] = report.failed["reference"][i]
+    return report.to_dict()
+
+
+def prepare_judge(cfg: TailorConfig) -> None:
+    """Fail fast (before generating anything) when the configured judge cannot be reached."""
+    if cfg.compare.judge is not None:
+        from .judge import probe_judge
+
+        probe_judge(cfg)
+
+
+def add_judge(cfg: TailorConfig, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Judge every row in both orders (see judge.py); verdicts go into each row."""
+    if cfg.compare.judge is None:
+        return None
+    from .judge import JudgeRow, judge_pairs
+
+    result = judge_pairs(cfg, [JudgeRow(r["request"], r["reference"], r["base"]["text"], r["tuned"]["text"])
+                               for r in rows])
+    for row, verdict in zip(rows, result.rows):
+        row["judge"] = verdict
+    return result.to_dict()
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
@@ -107,6 +161,8 @@ def compare(cfg: TailorConfig) -> CompareResult:
 
     examples, adapter = _inputs(cfg)
     refs = [ex.assistant for ex in examples]
+    checker = make_checker(cfg)  # a broken check or unreachable judge fails before any generation
+    prepare_judge(cfg)
 
     # One model in memory at a time: the base is released before the tuned one loads.
     base = _run_model("base", "base", examples, cfg)
@@ -129,6 +185,8 @@ def compare(cfg: TailorConfig) -> CompareResult:
     reference = {"median_words": M.median_words(refs)}
     result = CompareResult(n_rows=len(examples), base=M.aggregate(per_model["base"]),
                            tuned=M.aggregate(per_model["tuned"]), reference=reference, rows=rows)
+    result.checks = add_checks(checker, rows)
+    result.judge = add_judge(cfg, rows)
     doc = {
         "n_rows": result.n_rows,
         "models": {"base": cfg.model.base, "tuned": str(adapter)},
@@ -143,6 +201,8 @@ def compare(cfg: TailorConfig) -> CompareResult:
         "better": {m.key: M.better(m, result.base[m.key], result.tuned[m.key], reference.get(m.key))
                    for m in M.METRICS},
         "seconds": {"base_generate": base["generate_seconds"], "tuned_generate": tuned["generate_seconds"]},
+        "checks": result.checks,
+        "judge": result.judge if result.judge is not None else {"enabled": False},
         "rows": rows,
     }
     run_dir = cfg.run_dir
