@@ -18,6 +18,7 @@ import numpy as np
 from ..config import TailorConfig
 from ..errors import KBError, ModelError
 from .chunking import embedding_text
+from .extract import extract, grounding
 from .prompt import NOT_FOUND, build_messages, cited_numbers, clean_answer, location, strip_invalid_markers
 from .remote import endpoint_errors, key_from_env
 from .search import Searcher
@@ -50,9 +51,11 @@ class Answer:
     citations: list[Citation]
     found: bool
     sources: list[Citation] = field(default_factory=list)  # every source given to the model, numbered
-    cited_by_model: bool = False  # False: the model used no valid [n]; the top source was attached
+    cited_by_model: bool = False  # False: the model used no valid [n] (the top source was attached), or no model answered
     note: str | None = None
     model: str | None = None
+    mode: str = "generative"  # which mode answered: generative | extractive | none (no source was relevant)
+    grounding: float | None = None  # auto mode: the generated answer's support in its sources (0-1)
 
 
 def _citation(n: int, hit: Hit, score: float, snippet_chars: int = 240) -> Citation:
@@ -152,11 +155,42 @@ def ask(cfg: TailorConfig, question: str, k: int | None = None, model: str | Non
             searcher.close()
     kept = [(h, s) for h, s in zip(hits, scores) if s >= cfg.kb.min_score]
     if not kept:
-        return Answer(NOT_FOUND, [], False, note=f"no source scored at least kb.min_score={cfg.kb.min_score}")
+        return Answer(NOT_FOUND, [], False, note=f"no source scored at least kb.min_score={cfg.kb.min_score}",
+                      mode="none")
     sources = [_citation(n, h, s) for n, (h, s) in enumerate(kept, start=1)]
+    chunks = [h.chunk for h, _ in kept]
+    mode = cfg.kb.answer_mode
+    if mode == "extractive":
+        return _extractive(question, chunks, sources, searcher.embedder, None, None)
     ref, remote = _answer_model(cfg, model, run)
-    messages = build_messages(question, [h.chunk for h, _ in kept])
+    messages = build_messages(question, chunks)
     raw = clean_answer(_generate_remote(cfg, ref, messages) if remote else _generate_local(cfg, ref, messages))
+    if mode == "auto":
+        support = grounding(raw, question, [c.text for c in chunks])
+        if NOT_FOUND.lower().rstrip(".") not in raw.lower() and not support.grounded(cfg.kb.grounding_min):
+            why = ("the model wrote no answer" if not raw.strip() else
+                   "the model's answer added nothing to the question" if not support.novel_words else
+                   f"only {100 * support.support:.0f}% of the model's answer is in its sources")
+            return _extractive(question, chunks, sources, searcher.embedder, ref, f"{why}; answered extractively")
+    answer = _generative(raw, sources, ref)
+    if mode == "auto":
+        answer.grounding = support.support
+    return answer
+
+
+def _extractive(question: str, chunks: list[Chunk], sources: list[Citation], embedder, model: str | None,
+                note: str | None) -> Answer:
+    """The retrieved sentences that best answer the question, each with its [n]."""
+    text, numbers = extract(question, chunks, embedder)
+    if not text:
+        return Answer("(the sources hold no sentence to quote)", [sources[0]], True, sources, False,
+                      note=note, model=model, mode="extractive")
+    return Answer(text, [sources[n - 1] for n in numbers], True, sources, False, note=note, model=model,
+                  mode="extractive")
+
+
+def _generative(raw: str, sources: list[Citation], ref: str) -> Answer:
+    """Map the model's [n] markers to sources (the top source when it cited none)."""
     if not raw:
         return Answer("(the model wrote no answer)", [sources[0]], True, sources, False,
                       note=NO_CITATION_NOTE, model=ref)
