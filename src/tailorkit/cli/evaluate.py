@@ -71,6 +71,30 @@ def print_judge(judge) -> None:
               f"[bold]{judge['verdict']}[/]; {judge['parse_failures']} parse failures, {judge['errors']} errors")
 
 
+def print_advise(result) -> None:
+    """Each route's figures, then the recommendation and where the page went."""
+    from ..advise.routes import LABELS, ROUTES
+
+    routes = result.routes
+    has_checks = "checks_all" in routes["base"]
+    table = Table(title=f"advise: four routes on the same held-out rows (pilot LoRA: {result.train_steps} steps)")
+    for col in ("route", *(("all checks",) if has_checks else ()), "judge vs base", "similarity", "ref. NLL",
+                "prompt tokens", "latency", "extractive"):
+        table.add_column(col, justify="left" if col == "route" else "right")
+    for name in ROUTES:
+        r = routes[name]
+        win = r.get("judge_win_rate")
+        table.add_row(LABELS[name], *((f"{100 * r['checks_all']:.0f}%",) if has_checks else ()),
+                      "–" if win is None else f"{100 * win:.0f}%", f"{r['similarity']:.3f}", f"{r['nll']:.2f}",
+                      f"{r['prompt_tokens']:.0f}", f"{r['latency_s']:.2f} s", f"{100 * r['extractive_rate']:.0f}%")
+    out.print(table)
+    if all(routes[n].get("judge_win_rate") is None for n in ROUTES):
+        out.print("judge: off (set compare.judge.base_url or pass --judge URL)")
+    out.print(f"[bold]recommendation:[/] {result.recommendation['headline']}")
+    out.print(result.recommendation["reason"])
+    out.print(f"page: {result.html_path}\ndetails: {result.json_path}")
+
+
 def with_judge(cfg, url: str | None, model: str | None, off: bool):
     """The config with --judge / --judge-model / --no-judge applied to compare.judge."""
     from ..config.judge import JudgeConfig
@@ -104,6 +128,21 @@ def register(app: typer.Typer) -> None:
 
         cfg = load(config, compare__max_rows=max_rows)
         print_compare(run_compare(with_judge(cfg, judge, judge_model, no_judge)))
+
+    @app.command()
+    def advise(
+        config: Path = ConfigOption,
+        minutes: float = typer.Option(None, "--minutes", help="time budget of the pilot (advise.minutes)"),
+        docs: str = typer.Option(None, "--docs", metavar="DIR", help="documents for the retrieval routes (advise.docs)"),
+        max_rows: int = typer.Option(None, "--max-rows", min=2, help="held-out rows per route (advise.max_rows)"),
+        judge: str = typer.Option(None, "--judge", metavar="URL", help="pairwise judge base URL, or 'local'"),
+        judge_model: str = typer.Option(None, "--judge-model", help="model name sent to the judge endpoint"),
+    ) -> None:
+        """Fine-tune, knowledge base, or both? Pilot four routes on held-out rows and recommend one."""
+        from ..advise import advise as run_advise
+
+        cfg = with_judge(load(config, advise__max_rows=max_rows), judge, judge_model, False)
+        print_advise(run_advise(cfg, minutes=minutes, docs=docs))
 
     @app.command()
     def export(
