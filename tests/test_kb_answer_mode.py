@@ -68,3 +68,17 @@ def test_modes_generative_and_extractive(project, tiny_model_dir, tmp_path):
     ext = ask(build_config({"kb": {"answer_model": str(tmp_path / "missing"), "answer_mode": "extractive"}},
                            root=project), QUESTIONS[1][0])
     assert ext.mode == "extractive" and QUESTIONS[1][1] in ext.text and ext.model is None
+
+
+@pytest.mark.slow
+def test_bundled_model_answers_the_eight_questions(project, capsys):
+    """With the bundled SmolLM2-135M: every answer holds the fact and cites its file; prints the mode split."""
+    cfg = build_config({}, root=project)
+    modes = []
+    for question, fact, doc in QUESTIONS:
+        answer = ask(cfg, question)
+        assert fact.lower() in " ".join(answer.text.split()).lower(), (question, answer.text)
+        assert any(c.doc_id == f"docs/{doc}" for c in answer.citations), (question, answer.citations)
+        modes.append(answer.mode)
+    with capsys.disabled():
+        print(f"\nbundled model: {modes.count('generative')} generative, {modes.count('extractive')} extractive")

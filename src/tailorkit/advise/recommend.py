@@ -35,6 +35,10 @@ def _fmt(key: str, value: float | None) -> str:
     return f"{100 * value:.0f}%" if key in ("checks_all", "judge_win_rate") else f"{value:.3f}"
 
 
+def _tol(key: str, tol: float) -> str:
+    return f"{tol:.2f}" if key == "similarity" else f"{100 * tol:.0f} points"
+
+
 def recommend(routes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """{"route", "headline", "reason", "metric"} from the measured routes."""
     key, label, tol = deciding_metric(routes)
@@ -43,18 +47,26 @@ def recommend(routes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     top = value[best]
     good = [r for r in routes if value[r] is not None and value[r] >= top - tol]
     pick = min(good, key=lambda r: SIMPLICITY[r])
-    others = sorted((r for r in routes if r != pick), key=lambda r: -(value[r] if value[r] is not None else -1.0))
-    runner = others[0]
+    # Compare with the best route that is not as good (the alternative the advice rules out).
+    worse = [r for r in routes if r not in good] or [r for r in routes if r != pick]
+    runner = max(worse, key=lambda r: (value[r] if value[r] is not None else -1.0, SIMPLICITY[r]))
     extra = routes[pick]["prompt_tokens"] - routes["base"]["prompt_tokens"]
     headline = (f"{ADVICE[pick]}: {label} {_fmt(key, value[pick])} vs {_fmt(key, value[runner])} for "
                 f"{LABELS[runner]}; cost {extra:+.0f} prompt tokens per request")
-    figures = "; ".join(
-        f"{LABELS[r]} {_fmt(key, value[r])} (similarity {routes[r]['similarity']:.3f}, NLL {routes[r]['nll']:.2f}, "
-        f"{routes[r]['prompt_tokens']:.0f} prompt tokens, {routes[r]['latency_s']:.2f} s per answer)" for r in ROUTES)
+    def details(r: str) -> str:
+        sim = "" if key == "similarity" else f"similarity {routes[r]['similarity']:.3f}, "
+        return (f"{LABELS[r]} {_fmt(key, value[r])} ({sim}reference NLL {routes[r]['nll']:.2f}, "
+                f"{routes[r]['prompt_tokens']:.0f} prompt tokens, {routes[r]['latency_s']:.2f} s per answer)")
+
+    figures = "; ".join(details(r) for r in ROUTES)
     reason = f"Decided on {label}, the figure that matters most here: {figures}. "
+    ties = [r for r in good if r != pick]
+    if ties and pick == best:
+        reason += (f"{', '.join(LABELS[r] for r in ties).capitalize()} scored within {_tol(key, tol)} of it but "
+                   "is more work to run, so the simpler route is recommended. ")
     if pick != best:
         reason += (f"{LABELS[best]} scored highest ({_fmt(key, top)}), but {LABELS[pick]} is within "
-                   f"{_fmt(key, tol) if key != 'similarity' else f'{tol:.2f}'} of it and simpler to run, so it is "
+                   f"{_tol(key, tol)} of it and simpler to run, so it is "
                    "recommended. ")
     if pick in ("base+retrieval", "tuned+retrieval"):
         reason += f"Retrieval adds {extra:.0f} prompt tokens to every request. "

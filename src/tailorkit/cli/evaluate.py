@@ -73,21 +73,23 @@ def print_judge(judge) -> None:
 
 def print_advise(result) -> None:
     """Each route's figures, then the recommendation and where the page went."""
-    from ..advise.routes import LABELS, ROUTES
+    from ..advise.routes import ROUTES
 
     routes = result.routes
     has_checks = "checks_all" in routes["base"]
     table = Table(title=f"advise: four routes on the same held-out rows (pilot LoRA: {result.train_steps} steps)")
-    for col in ("route", *(("all checks",) if has_checks else ()), "judge vs base", "similarity", "ref. NLL",
-                "prompt tokens", "latency", "extractive"):
+    for col in ("route", *(("checks",) if has_checks else ()), "judge", "sim.", "NLL", "tokens", "latency",
+                "extr."):
         table.add_column(col, justify="left" if col == "route" else "right")
     for name in ROUTES:
         r = routes[name]
         win = r.get("judge_win_rate")
-        table.add_row(LABELS[name], *((f"{100 * r['checks_all']:.0f}%",) if has_checks else ()),
+        table.add_row(name, *((f"{100 * r['checks_all']:.0f}%",) if has_checks else ()),
                       "–" if win is None else f"{100 * win:.0f}%", f"{r['similarity']:.3f}", f"{r['nll']:.2f}",
                       f"{r['prompt_tokens']:.0f}", f"{r['latency_s']:.2f} s", f"{100 * r['extractive_rate']:.0f}%")
     out.print(table)
+    out.print("checks = answers passing every task check; judge = win rate vs base; sim. = similarity to the "
+              "references; NLL = reference NLL per token; tokens = prompt tokens per request; extr. = extractive answers")
     if all(routes[n].get("judge_win_rate") is None for n in ROUTES):
         out.print("judge: off (set compare.judge.base_url or pass --judge URL)")
     out.print(f"[bold]recommendation:[/] {result.recommendation['headline']}")
