@@ -112,3 +112,16 @@ def test_data_inspect_reports_reference_pass_rates(tmp_path, capsys):
     checks = {c["label"]: c for c in report["checks"]}
     assert checks["has --ar"]["reference_pass_rate"] == 0.5 and checks["has --ar"]["likely_wrong"]
     assert checks["one line"]["reference_pass_rate"] == 1.0
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_compare_with_refused_judge_url_fails_before_generating(tiny_model_dir, tmp_path, capsys):
+    from local_http import free_port
+
+    cfg = make_run(tmp_path, tiny_model_dir)
+    (tmp_path / "tailor.yaml").write_text(cfg.to_yaml())
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    assert main(["compare", "-c", str(tmp_path / "tailor.yaml"), "--judge", url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "judge" in err and "compare.judge.base_url" in err and "Traceback" not in err
+    assert not (cfg.run_dir / "compare.json").exists() and not (cfg.run_dir / "report.html").exists()

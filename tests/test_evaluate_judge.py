@@ -83,3 +83,16 @@ def test_refused_judge_url_is_one_line_error(tmp_path):
         probe_judge(cfg)
     msg = str(info.value)
     assert "\n" not in msg and "judge" in msg and "compare.judge.base_url" in msg
+
+
+def test_local_judge_warns_and_never_scores_garbage_as_a_loss(tmp_path, tiny_model_dir):
+    from tailorkit.evaluate.judge import LOCAL_WARNING
+
+    cfg = build_config({"compare": {"judge": {"model": str(tiny_model_dir), "max_tokens": 16,
+                                              "cache": str(tmp_path / "j.sqlite")}}}, root=tmp_path)
+    with pytest.warns(UserWarning, match="not a reliable judge"):
+        res = judge_pairs(cfg, _rows(2))
+    assert res.local and res.to_dict()["warning"] == LOCAL_WARNING
+    # a random tiny model writes no JSON verdict: parse failures, left out, not losses
+    assert res.parse_failures == 2 and res.losses == 0 and res.win_rate is None
+    assert res.verdict == "insufficient evidence"
