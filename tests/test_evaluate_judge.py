@@ -96,3 +96,18 @@ def test_local_judge_warns_and_never_scores_garbage_as_a_loss(tmp_path, tiny_mod
     # a random tiny model writes no JSON verdict: parse failures, left out, not losses
     assert res.parse_failures == 2 and res.losses == 0 and res.win_rate is None
     assert res.verdict == "insufficient evidence"
+
+
+def test_budget_stops_judging_cleanly(tmp_path):
+    with serve_judge("tuned") as (url, log):
+        cfg = _cfg(tmp_path, url, budget_usd=0.002, concurrency=1,
+                   prices={"judge": {"input": 1.0, "output": 1.0}})
+        res = judge_pairs(cfg, _rows(10))
+        # each request reserves ~(prompt + 200 max tokens) / 1M dollars: the budget covers a few rows only
+        assert 0 < res.judged < 10 and res.errors == 10 - res.judged and res.losses == 0
+        assert 2 * res.judged <= len(log) == res.requests_sent <= 2 * res.judged + 1
+        assert all(r["outcome"] == "error" for r in res.rows[res.judged:])
+        # resume: a rerun with room in the budget pays only for the requests not answered yet
+        sent = len(log)
+        again = judge_pairs(_cfg(tmp_path, url), _rows(10))
+    assert again.judged == 10 and again.cache_hits == sent and len(log) == 20

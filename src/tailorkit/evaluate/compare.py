@@ -37,8 +37,15 @@ class CompareResult:
 
     def summary(self) -> str:
         wins = sum(1 for *_, win in self.table() if win == "tuned")
+        checks = ""
+        if self.checks:
+            allp = self.checks["all_pass_rate"]
+            checks = f"all checks {100 * allp['base']:.0f}% -> {100 * allp['tuned']:.0f}%; "
+        judge = "judge off" if not self.judge else (
+            f"judge: {self.judge['verdict']}" + (f" (win rate {100 * self.judge['win_rate']:.0f}%)"
+                                                 if self.judge["win_rate"] is not None else ""))
         return (f"{self.n_rows} test rows; tuned better on {wins}/{len(self.table())} metrics; "
-                f"ROUGE-L {self.base.get('rouge_l', 0):.3f} -> {self.tuned.get('rouge_l', 0):.3f}; "
+                f"ROUGE-L {self.base.get('rouge_l', 0):.3f} -> {self.tuned.get('rouge_l', 0):.3f}; {checks}{judge}; "
                 f"report: {self.report_path}")
 
     def table(self) -> list[tuple[str, float, float, str | None]]:
