@@ -12,7 +12,7 @@ from advise_tasks import write_facts_task
 from tailorkit.advise import advise
 from tailorkit.config import build_config, load_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "tailorkit" / "examples" / "midjourney"
 
 

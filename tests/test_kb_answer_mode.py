@@ -10,7 +10,8 @@ import pytest
 from tailorkit.cli import main
 from tailorkit.config import build_config
 from tailorkit.kb.answer import ask
-from tailorkit.kb.extract import grounding
+from tailorkit.kb.extract import check_answer, grounding
+from tailorkit.kb.types import Chunk
 from tailorkit.kb.ingest import kb_add
 
 DOCS = Path(__file__).resolve().parents[1] / "src" / "tailorkit" / "examples" / "midjourney" / "docs"
@@ -43,6 +44,12 @@ def test_grounding_scores():
     good = grounding("Chaos takes a value from 0 to 100 [1].", q, passages)
     assert good.support == 1.0 and good.grounded(0.6)
     assert not grounding("Chaos makes purple elephants dance on Tuesdays.", q, passages).grounded(0.6)
+    chunks = [Chunk("a.md", "h", 0, "Weird takes a value from 0 to 3000."), Chunk("b.md", "h", 1, passages[0])]
+    assert check_answer("Chaos takes a value from 0 to 100 [2].", q, chunks, 0.6)[0]
+    # grounded only in the passages it cites: [1] does not say 100; citing nothing is not grounded
+    assert check_answer("Chaos takes a value from 0 to 100 [1].", q, chunks, 0.6)[:2] == (
+        False, "only 50% of the model's answer is in the sources it cites")
+    assert check_answer("Chaos takes 10:25.", q, chunks, 0.6)[1] == "the model cited no source"
 
 
 def test_ask_answers_eight_doc_questions_with_the_fact_and_its_file(project, tiny_model_dir, capsys):
@@ -71,6 +78,7 @@ def test_modes_generative_and_extractive(project, tiny_model_dir, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_bundled_model_answers_the_eight_questions(project, capsys):
     """With the bundled SmolLM2-135M: every answer holds the fact and cites its file; prints the mode split."""
     cfg = build_config({}, root=project)

@@ -94,6 +94,7 @@ def advise(cfg: TailorConfig, minutes: float | None = None, docs: str | Path | N
     final = runs / f"{cfg.train.run_name}-advise"
     tmp = runs / f".{final.name}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    runs_existed = runs.exists()
     tmp.mkdir(parents=True)
     try:
         pcfg = _pilot_cfg(cfg, tmp, "pilot", None)
@@ -158,6 +159,8 @@ def advise(cfg: TailorConfig, minutes: float | None = None, docs: str | Path | N
         tmp.replace(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not runs_existed and not any(runs.iterdir()):
+            runs.rmdir()
         raise
     return AdviseResult(final, final / "advise.json", final / "advise.html", routes, rec, trained.steps,
                         doc["seconds"])

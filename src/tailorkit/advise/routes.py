@@ -85,7 +85,7 @@ def run_route(cfg: TailorConfig, engine, name: str, test: list[Example], context
               embedder=None) -> dict[str, Any]:
     """Answer every test row on one route; returns texts, timings, prompt sizes and reference NLL."""
     from ..evaluate import metrics as M
-    from ..kb.extract import extract, grounding
+    from ..kb.extract import check_answer, extract
 
     convs = [conversation(ex, contexts[i] if contexts else None) for i, ex in enumerate(test)]
     start = time.perf_counter()
@@ -95,8 +95,7 @@ def run_route(cfg: TailorConfig, engine, name: str, test: list[Example], context
     modes = ["generative"] * len(texts)
     for i, ex in enumerate(test):
         chunks = contexts[i].chunks if contexts else []
-        if chunks and embedder is not None and not grounding(texts[i], ex.user, [c.text for c in chunks]).grounded(
-                cfg.kb.grounding_min):
+        if chunks and embedder is not None and not check_answer(texts[i], ex.user, chunks, cfg.kb.grounding_min)[0]:
             text, _ = extract(ex.user, chunks, embedder)
             if text:
                 texts[i], modes[i] = text, "extractive"

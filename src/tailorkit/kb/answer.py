@@ -18,7 +18,7 @@ import numpy as np
 from ..config import TailorConfig
 from ..errors import KBError, ModelError
 from .chunking import embedding_text
-from .extract import extract, grounding
+from .extract import check_answer, extract
 from .prompt import NOT_FOUND, build_messages, cited_numbers, clean_answer, location, strip_invalid_markers
 from .remote import endpoint_errors, key_from_env
 from .search import Searcher
@@ -165,16 +165,13 @@ def ask(cfg: TailorConfig, question: str, k: int | None = None, model: str | Non
     ref, remote = _answer_model(cfg, model, run)
     messages = build_messages(question, chunks)
     raw = clean_answer(_generate_remote(cfg, ref, messages) if remote else _generate_local(cfg, ref, messages))
-    if mode == "auto":
-        support = grounding(raw, question, [c.text for c in chunks])
-        if NOT_FOUND.lower().rstrip(".") not in raw.lower() and not support.grounded(cfg.kb.grounding_min):
-            why = ("the model wrote no answer" if not raw.strip() else
-                   "the model's answer added nothing to the question" if not support.novel_words else
-                   f"only {100 * support.support:.0f}% of the model's answer is in its sources")
+    support = None
+    if mode == "auto" and NOT_FOUND.lower().rstrip(".") not in raw.lower():
+        ok, why, support = check_answer(raw, question, chunks, cfg.kb.grounding_min)
+        if not ok:
             return _extractive(question, chunks, sources, searcher.embedder, ref, f"{why}; answered extractively")
     answer = _generative(raw, sources, ref)
-    if mode == "auto":
-        answer.grounding = support.support
+    answer.grounding = support
     return answer
 
 

@@ -3,8 +3,8 @@
 Small models given good sources often write nothing useful ("The source for the answer to this
 question is [1].") or something the sources do not say. `grounding()` measures a generated answer
 against the passages it was given: how many content words it adds beyond the question, and what
-share of them the passages contain (stemmed, stopwords and citation boilerplate removed). When an
-answer is empty, adds nothing, or is not grounded, `extract()` answers with the passage sentences
+share of them the passages contain (stemmed, stopwords and citation boilerplate removed). `check_answer()` applies it to the passages an answer cites: when an
+answer is empty, cites nothing, adds nothing, or is not grounded, `extract()` answers with the passage sentences
 that best match the question, each followed by its [n] citation.
 
 Sentence scoring combines the embedder's cosine between the question and the sentence (with its
@@ -54,6 +54,25 @@ def grounding(answer: str, question: str, passages: Sequence[str]) -> Grounding:
         return Grounding(0, 0.0)
     known = {w for p in passages for w in content_words(p)}
     return Grounding(len(novel), sum(w in known for w in novel) / len(novel))
+
+
+def check_answer(answer: str, question: str, chunks: Sequence[Chunk], min_support: float) -> tuple[bool, str, float]:
+    """(grounded?, why not, support) of a generated answer against the passages it cites ([n] = chunk n).
+    An answer citing no passage, adding nothing beyond the question, or mostly absent from the
+    passages it cites is not grounded."""
+    from .prompt import cited_numbers
+
+    if not answer.strip():
+        return False, "the model wrote no answer", 0.0
+    cited = cited_numbers(answer, len(chunks))
+    g = grounding(answer, question, [chunks[n - 1].text for n in cited])
+    if not g.novel_words:
+        return False, "the model's answer added nothing to the question", 0.0
+    if not cited:
+        return False, "the model cited no source", 0.0
+    if g.support < min_support:
+        return False, f"only {100 * g.support:.0f}% of the model's answer is in the sources it cites", g.support
+    return True, "", g.support
 
 
 def _clean(line: str) -> str:
