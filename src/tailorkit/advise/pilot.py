@@ -93,7 +93,8 @@ def advise(cfg: TailorConfig, minutes: float | None = None, docs: str | Path | N
     runs = cfg.path(cfg.runs_dir)
     final = runs / f"{cfg.train.run_name}-advise"
     tmp = runs / f".{final.name}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    for stale in runs.glob(f".{final.name}.tmp*"):  # left by a pilot killed outright (SIGKILL, power cut)
+        shutil.rmtree(stale, ignore_errors=True)
     runs_existed = runs.exists()
     tmp.mkdir(parents=True)
     try:

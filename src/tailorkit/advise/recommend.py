@@ -63,7 +63,7 @@ def recommend(routes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     ties = [r for r in good if r != pick]
     if ties and pick == best:
         reason += (f"{', '.join(LABELS[r] for r in ties).capitalize()} scored within {_tol(key, tol)} of it but "
-                   "is more work to run, so the simpler route is recommended. ")
+                   f"{'are' if len(ties) > 1 else 'is'} more work to run, so the simpler route is recommended. ")
     if pick != best:
         reason += (f"{LABELS[best]} scored highest ({_fmt(key, top)}), but {LABELS[pick]} is within "
                    f"{_tol(key, tol)} of it and simpler to run, so it is "

@@ -115,10 +115,13 @@ def extract(question: str, chunks: Sequence[Chunk], embedder, max_sentences: int
     no sentence. Only the `max_embedded` sentences with the most question words (ties: better-ranked
     chunk first) are embedded: embedding every sentence of every source costs seconds on a CPU."""
     cands: list[tuple[int, str, str]] = []
+    seen: set[str] = set()
     for n, chunk in enumerate(chunks, start=1):
         heading = " > ".join(chunk.heading_path)
         for s in sentences(chunk):
-            cands.append((n, s, f"{heading}: {s}" if heading else s))
+            if s not in seen:  # overlapping chunks repeat sentences: keep the better-ranked chunk's
+                seen.add(s)
+                cands.append((n, s, f"{heading}: {s}" if heading else s))
     if not cands:
         return "", []
     asked = set(content_words(question))
