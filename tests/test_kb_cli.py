@@ -12,10 +12,7 @@ from test_kb_answer import write_corpus
 
 @pytest.fixture
 def project(tmp_path, monkeypatch, tiny_model_dir) -> Path:
-    # engine hf: the tiny tokenizer spends ~670 tokens on an answer prompt, past its 512-token context,
-    # which llama.cpp (generation.engine auto) rightly refuses; HF runs past it, which is all this test needs
-    (tmp_path / "tailor.yaml").write_text(f"kb:\n  answer_model: {tiny_model_dir}\n"
-                                          "generation:\n  max_new_tokens: 8\n  engine: hf\n")
+    (tmp_path / "tailor.yaml").write_text(f"kb:\n  answer_model: {tiny_model_dir}\ngeneration:\n  max_new_tokens: 8\n")
     write_corpus(tmp_path)
     monkeypatch.chdir(tmp_path)
     return tmp_path

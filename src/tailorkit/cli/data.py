@@ -103,6 +103,15 @@ def _print_report(report) -> None:
         console.print(lt)
         console.print(f"rows over max_length: {len(lengths.over)} ({lengths.answer_tokens_lost} answer tokens "
                       f"would be cut); answers cut to nothing: {len(lengths.empty_after_truncation)}")
+    if report.checks:
+        ct = Table(title="task checks on the answers (compare.checks)")
+        ct.add_column("check")
+        ct.add_column("answers passing", justify="right")
+        ct.add_column("")
+        for c in report.checks:
+            ct.add_row(c["label"], f"{100 * c['reference_pass_rate']:.1f}%",
+                       "[yellow]likely wrong check[/]" if c["likely_wrong"] else "")
+        console.print(ct)
     if report.problems:
         pt = Table(title="problem rows")
         pt.add_column("where")

@@ -30,7 +30,88 @@ def print_compare(result) -> None:
             label = f"{label} (references: {fmt(key, result.reference[key])})"
         table.add_row(label, fmt(key, base), fmt(key, tuned), style[win])
     out.print(table)
+    print_checks(result.checks)
+    print_judge(result.judge)
     out.print(f"report: {result.report_path}\ndetails: {result.compare_path}")
+
+
+def print_checks(checks, models=("base", "tuned")) -> None:
+    """Pass rate per check per model, and on the references (flagging checks the references fail)."""
+    if not checks:
+        out.print("task checks: none configured (compare.checks)")
+        return
+    table = Table(title="task checks: share of answers passing")
+    table.add_column("check")
+    for name in (*models, "references"):
+        table.add_column(name, justify="right")
+    table.add_column("")
+    for c in checks["checks"]:
+        ref = c["reference_pass_rate"]
+        table.add_row(c["label"], *(f"{100 * c['pass_rate'][m]:.1f}%" for m in models),
+                      "–" if ref is None else f"{100 * ref:.1f}%",
+                      "[yellow]likely wrong check[/]" if c["likely_wrong"] else "")
+    allp = checks["all_pass_rate"]
+    table.add_row("[bold]all checks[/]", *(f"{100 * allp[m]:.1f}%" for m in models),
+                  f"{100 * allp['reference']:.1f}%" if "reference" in allp else "–", "")
+    out.print(table)
+
+
+def print_judge(judge) -> None:
+    if not judge:
+        out.print("judge: off (set compare.judge.base_url or pass --judge URL)")
+        return
+    if judge.get("warning"):
+        out.print(f"[yellow]warning: {judge['warning']}[/]")
+    if judge["win_rate"] is None:
+        out.print(f"judge {judge['judge']}: no row could be judged ({judge['parse_failures']} parse failures)")
+        return
+    lo, hi = judge["interval"]
+    out.print(f"judge {judge['judge']}: tuned win rate {100 * judge['win_rate']:.1f}% (95% CI {100 * lo:.1f}-"
+              f"{100 * hi:.1f}%), length-controlled {100 * judge['length_controlled']:.1f}% on {judge['judged']} rows "
+              f"[bold]{judge['verdict']}[/]; {judge['parse_failures']} parse failures, {judge['errors']} errors")
+
+
+def print_advise(result) -> None:
+    """Each route's figures, then the recommendation and where the page went."""
+    from ..advise.routes import ROUTES
+
+    routes = result.routes
+    has_checks = "checks_all" in routes["base"]
+    table = Table(title=f"advise: four routes on the same held-out rows (pilot LoRA: {result.train_steps} steps)")
+    for col in ("route", *(("checks",) if has_checks else ()), "judge", "sim.", "NLL", "tokens", "latency",
+                "extr."):
+        table.add_column(col, justify="left" if col == "route" else "right")
+    for name in ROUTES:
+        r = routes[name]
+        win = r.get("judge_win_rate")
+        table.add_row(name, *((f"{100 * r['checks_all']:.0f}%",) if has_checks else ()),
+                      "–" if win is None else f"{100 * win:.0f}%", f"{r['similarity']:.3f}", f"{r['nll']:.2f}",
+                      f"{r['prompt_tokens']:.0f}", f"{r['latency_s']:.2f} s", f"{100 * r['extractive_rate']:.0f}%")
+    out.print(table)
+    out.print("checks = answers passing every task check; judge = win rate vs base; sim. = similarity to the "
+              "references; NLL = reference NLL per token; tokens = prompt tokens per request; extr. = extractive answers")
+    if all(routes[n].get("judge_win_rate") is None for n in ROUTES):
+        out.print("judge: off (set compare.judge.base_url or pass --judge URL)")
+    out.print(f"[bold]recommendation:[/] {result.recommendation['headline']}")
+    out.print(result.recommendation["reason"])
+    out.print(f"page: {result.html_path}\ndetails: {result.json_path}")
+
+
+def with_judge(cfg, url: str | None, model: str | None, off: bool):
+    """The config with --judge / --judge-model / --no-judge applied to compare.judge."""
+    from ..config.judge import JudgeConfig
+
+    if off:
+        return cfg.model_copy(update={"compare": cfg.compare.model_copy(update={"judge": None})})
+    if url is None and model is None:
+        return cfg
+    current = cfg.compare.judge.model_dump() if cfg.compare.judge is not None else {}
+    if url is not None:
+        current["base_url"] = None if url == "local" else url
+    if model is not None:
+        current["model"] = model
+    judge = JudgeConfig.model_validate(current)
+    return cfg.model_copy(update={"compare": cfg.compare.model_copy(update={"judge": judge})})
 
 
 def register(app: typer.Typer) -> None:
@@ -38,11 +119,32 @@ def register(app: typer.Typer) -> None:
     def compare(
         config: Path = ConfigOption,
         max_rows: int = typer.Option(None, "--max-rows", min=1, help="evaluate at most N test rows"),
+        judge: str = typer.Option(None, "--judge", metavar="URL",
+                                  help="pairwise judge: an OpenAI-compatible base URL, or 'local' for the weak "
+                                       "bundled model (sets compare.judge)"),
+        judge_model: str = typer.Option(None, "--judge-model", help="model name sent to the judge endpoint"),
+        no_judge: bool = typer.Option(False, "--no-judge", help="turn the judge off for this run"),
     ) -> None:
         """Base vs tuned on the held-out test split: table here, report.html + compare.json in the run."""
         from ..evaluate.compare import compare as run_compare
 
-        print_compare(run_compare(load(config, compare__max_rows=max_rows)))
+        cfg = load(config, compare__max_rows=max_rows)
+        print_compare(run_compare(with_judge(cfg, judge, judge_model, no_judge)))
+
+    @app.command()
+    def advise(
+        config: Path = ConfigOption,
+        minutes: float = typer.Option(None, "--minutes", help="time budget of the pilot (advise.minutes)"),
+        docs: str = typer.Option(None, "--docs", metavar="DIR", help="documents for the retrieval routes (advise.docs)"),
+        max_rows: int = typer.Option(None, "--max-rows", min=2, help="held-out rows per route (advise.max_rows)"),
+        judge: str = typer.Option(None, "--judge", metavar="URL", help="pairwise judge base URL, or 'local'"),
+        judge_model: str = typer.Option(None, "--judge-model", help="model name sent to the judge endpoint"),
+    ) -> None:
+        """Fine-tune, knowledge base, or both? Pilot four routes on held-out rows and recommend one."""
+        from ..advise import advise as run_advise
+
+        cfg = with_judge(load(config, advise__max_rows=max_rows), judge, judge_model, False)
+        print_advise(run_advise(cfg, minutes=minutes, docs=docs))
 
     @app.command()
     def export(

@@ -169,6 +169,8 @@ def print_answer(answer) -> None:
         out.print("\n[bold]Sources[/]")
         for c in answer.citations:
             out.print(f"[{c.n}] {escape(c.location)}  (relevance {c.score:.2f})")
+    if answer.mode != "none":
+        out.print(f"[dim]answered: {answer.mode}[/]")
     if answer.note:
         err.print(f"[dim]note: {escape(answer.note)}[/]")
 

@@ -12,6 +12,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from ..errors import ConfigError
+from .advise import AdviseConfig
 from .base import Section, nearest
 from .data import ColumnMap, DataConfig
 from .generation import CompareConfig, ExportConfig, GenerationConfig
@@ -39,6 +40,7 @@ class TailorConfig(Section):
     synth: SynthConfig = Field(default_factory=SynthConfig)
     kb: KBConfig = Field(default_factory=KBConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    advise: AdviseConfig = Field(default_factory=AdviseConfig)
     project_dir: str | None = Field(
         None, description="folder that relative paths resolve against, relative to this file; unset = this "
                           "file's folder. The resolved copy in runs/<name>/config.yaml sets it, so "

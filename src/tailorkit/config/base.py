@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 
 def _number_only(annotation: Any) -> bool:
@@ -43,6 +43,24 @@ class Section(BaseModel):
         if isinstance(value, bool) and info.field_name and _number_only(cls.model_fields[info.field_name].annotation):
             raise ValueError(f"expected a number, got the boolean {str(value).lower()}")
         return value
+
+
+class TaggedSection(BaseModel):
+    """A Section that is one member of a union told apart by a `type` field (pydantic refuses a
+    before-validator on a discriminator field, so booleans given to numbers are refused for the
+    whole model instead)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key)
+                if isinstance(value, bool) and field is not None and _number_only(field.annotation):
+                    raise ValueError(f"'{key}' expects a number, got the boolean {str(value).lower()}")
+        return data
 
 
 def nearest(name: str, candidates: list[str]) -> str | None:

@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import Field
 
 from .base import Section
+from .checks import CheckConfig
+from .judge import JudgeConfig
 
 
 class GenerationConfig(Section):
@@ -33,6 +35,13 @@ class CompareConfig(Section):
     n_examples: int = Field(10, ge=0, description="side-by-side examples in the report")
     embedder: str = Field("all-minilm-l6-v2", description="sentence-transformers model for embedding similarity")
     batch_size: int = Field(8, ge=1, description="rows per generation batch")
+    checks: list[CheckConfig] = Field(
+        default_factory=list, description="task checks, each {type: regex | not_regex | starts_with | not_starts_with "
+                                          "| length | lines | max_line_width | json | json_schema, ...}: pass rates "
+                                          "per model and on the references")
+    judge: JudgeConfig | None = Field(
+        None, description="pairwise judge (base_url of an OpenAI-compatible endpoint, or no base_url for the weak "
+                          "local model); unset = judge off")
 
 
 class ExportConfig(Section):

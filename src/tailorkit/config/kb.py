@@ -86,3 +86,10 @@ class KBConfig(Section):
     )
     answer_base_url: str | None = Field(None, description="OpenAI-compatible base URL for answers; unset = generate locally")
     answer_api_key_env: str | None = Field(None, description="environment variable holding the API key for answer_base_url")
+    answer_mode: Literal["auto", "generative", "extractive"] = Field(
+        "auto", description="generative = the model's answer as written; extractive = the retrieved sentences that "
+                            "best answer the question, each cited (no model call); auto = the model's answer when it "
+                            "is grounded in its sources, else extractive")
+    grounding_min: float = Field(
+        0.6, ge=0.0, le=1.0, description="auto mode: share of a generated answer's new content words (beyond the "
+                                         "question) that the sources must contain for it to count as grounded")

@@ -42,6 +42,7 @@ class DataReport:
     problems: list[dict[str, str]] = field(default_factory=list)  # {"where": file:line, "problem": ...}
     problems_total: int = 0  # problems found; `problems` lists the most serious few
     overrides: dict[str, int] = field(default_factory=dict)  # rows excluded / edited by data.overrides
+    checks: list[dict[str, Any]] = field(default_factory=list)  # compare.checks on the reference answers
 
     @property
     def rows_over_max_length(self) -> int:
@@ -80,8 +81,9 @@ def inspect_data(cfg, path: str | Path | None = None, *, tokens: bool = True,
         problems.append({"where": location(gone), "problem": f"{reason} of {location(twin)}"})
     conflicting, shared = _many_to_many(cleaned.kept, problems)
     lengths = None
-    if tokens and deduped.kept:
-        lengths = token_lengths(deduped.kept, load_data_tokenizer(cfg), cfg.data.max_length)
+    tokenizer = load_data_tokenizer(cfg) if tokens and deduped.kept else None
+    if tokenizer is not None:
+        lengths = token_lengths(deduped.kept, tokenizer, cfg.data.max_length)
         for r in lengths.empty_after_truncation:
             problems.append({"where": r.where, "problem": f"request alone is {r.prompt} tokens: the answer "
                                                           f"would be truncated to nothing"})
@@ -108,7 +110,25 @@ def inspect_data(cfg, path: str | Path | None = None, *, tokens: bool = True,
         problems=_most_important(problems, limit),
         problems_total=len(problems),
         overrides=applied.counts(),
+        checks=reference_checks(cfg, [ex.assistant for ex in deduped.kept], tokenizer),
     )
+
+
+def reference_checks(cfg, answers: list[str], tokenizer=None) -> list[dict[str, Any]]:
+    """Pass rate of each configured task check (compare.checks) on the data's own answers; a check
+    that fewer than 80% of them pass is flagged as likely wrong. Token-length checks are skipped
+    without a tokenizer (`tokens=False`)."""
+    from ..checks import Checker, run_checks
+
+    checks = list(cfg.compare.checks)
+    if tokenizer is None:
+        checks = [c for c in checks if getattr(c, "unit", "words") != "tokens"]
+    if not checks or not answers:
+        return []
+    count = (lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"])) if tokenizer is not None else None
+    report = run_checks(Checker(checks, root=cfg.root, count_tokens=count), {}, answers)
+    return [{"label": c.label, "type": c.type, "reference_pass_rate": c.reference_pass_rate,
+             "likely_wrong": c.likely_wrong} for c in report.checks]
 
 
 def _many_to_many(examples, problems: list[dict[str, str]]) -> tuple[int, int]:

@@ -34,13 +34,22 @@ class CompareResult:
     tuned: dict[str, float]
     reference: dict[str, float]
     rows: list[dict[str, Any]] = field(repr=False)
+    checks: dict[str, Any] | None = None  # task checks (see tailorkit.checks); None when none configured
+    judge: dict[str, Any] | None = None  # pairwise judge results; None when the judge is off
     compare_path: Path = None  # type: ignore[assignment]
     report_path: Path = None  # type: ignore[assignment]
 
     def summary(self) -> str:
         wins = sum(1 for *_, win in self.table() if win == "tuned")
+        checks = ""
+        if self.checks:
+            allp = self.checks["all_pass_rate"]
+            checks = f"all checks {100 * allp['base']:.0f}% -> {100 * allp['tuned']:.0f}%; "
+        judge = "judge off" if not self.judge else (
+            f"judge: {self.judge['verdict']}" + (f" (win rate {100 * self.judge['win_rate']:.0f}%)"
+                                                 if self.judge["win_rate"] is not None else ""))
         return (f"{self.n_rows} test rows; tuned better on {wins}/{len(self.table())} metrics; "
-                f"ROUGE-L {self.base.get('rouge_l', 0):.3f} -> {self.tuned.get('rouge_l', 0):.3f}; "
+                f"ROUGE-L {self.base.get('rouge_l', 0):.3f} -> {self.tuned.get('rouge_l', 0):.3f}; {checks}{judge}; "
                 f"report: {self.report_path}")
 
     def table(self) -> list[tuple[str, float, float, str | None]]:
@@ -115,6 +124,58 @@ def _release(engine) -> None:
         torch.cuda.empty_cache()
 
 
+def make_checker(cfg: TailorConfig):
+    """The compiled compare.checks (None when none are configured); token-length checks count with
+    the base model's tokenizer."""
+    from ..checks import Checker
+
+    if not cfg.compare.checks:
+        return None
+    checker = Checker(cfg.compare.checks, root=cfg.root)
+    if checker.needs_tokens:
+        from ..data.lengths import load_data_tokenizer
+
+        tok = load_data_tokenizer(cfg)
+        checker.count_tokens = lambda t: len(tok(t, add_special_tokens=False)["input_ids"])
+    return checker
+
+
+def add_checks(checker, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Run the checks on base, tuned and reference answers; per-row failures go into each row."""
+    from ..checks import run_checks
+
+    if checker is None:
+        return None
+    report = run_checks(checker, {name: [r[name]["text"] for r in rows] for name in ("base", "tuned")},
+                        [r["reference"] for r in rows])
+    for i, row in enumerate(rows):
+        for name in ("base", "tuned"):
+            row[name]["checks_failed"] = report.failed[name][i]
+        row["reference_checks_failed"] = report.failed["reference"][i]
+    return report.to_dict()
+
+
+def prepare_judge(cfg: TailorConfig) -> None:
+    """Fail fast (before generating anything) when the configured judge cannot be reached."""
+    if cfg.compare.judge is not None:
+        from .judge import probe_judge
+
+        probe_judge(cfg)
+
+
+def add_judge(cfg: TailorConfig, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Judge every row in both orders (see judge.py); verdicts go into each row."""
+    if cfg.compare.judge is None:
+        return None
+    from .judge import JudgeRow, judge_pairs
+
+    result = judge_pairs(cfg, [JudgeRow(r["request"], r["reference"], r["base"]["text"], r["tuned"]["text"])
+                               for r in rows])
+    for row, verdict in zip(rows, result.rows):
+        row["judge"] = verdict
+    return result.to_dict()
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
@@ -127,6 +188,8 @@ def compare(cfg: TailorConfig) -> CompareResult:
 
     examples, adapter = _inputs(cfg)
     refs = [ex.assistant for ex in examples]
+    checker = make_checker(cfg)  # a broken check or unreachable judge fails before any generation
+    prepare_judge(cfg)
 
     # One model in memory at a time: the base is released before the tuned one loads.
     base = _run_model("base", "base", examples, cfg)
@@ -149,6 +212,8 @@ def compare(cfg: TailorConfig) -> CompareResult:
     reference = {"median_words": M.median_words(refs)}
     result = CompareResult(n_rows=len(examples), base=M.aggregate(per_model["base"]),
                            tuned=M.aggregate(per_model["tuned"]), reference=reference, rows=rows)
+    result.checks = add_checks(checker, rows)
+    result.judge = add_judge(cfg, rows)
     doc = {
         "n_rows": result.n_rows,
         "models": {"base": cfg.model.base, "tuned": str(adapter)},
@@ -164,6 +229,8 @@ def compare(cfg: TailorConfig) -> CompareResult:
         "better": {m.key: M.better(m, result.base[m.key], result.tuned[m.key], reference.get(m.key))
                    for m in M.METRICS},
         "seconds": {"base_generate": base["generate_seconds"], "tuned_generate": tuned["generate_seconds"]},
+        "checks": result.checks,
+        "judge": result.judge if result.judge is not None else {"enabled": False},
         "rows": rows,
     }
     run_dir = cfg.run_dir

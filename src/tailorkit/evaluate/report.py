@@ -31,7 +31,10 @@ th{background:#f5f7fa;font-weight:600}td.num{text-align:right;font-variant-numer
 .ex .cell{padding:8px 12px;border-left:1px solid #e4e7eb;white-space:pre-wrap;word-break:break-word;font-size:14px}
 .ex .cell:first-child{border-left:none}.lbl{font-size:12px;color:#52606d;text-transform:uppercase;letter-spacing:.04em;display:block;margin-bottom:3px}
 .tag{font-size:11px;border-radius:3px;padding:0 4px;margin-left:6px;background:#fde8e8;color:#b42318;text-transform:none;letter-spacing:0}
-img{max-width:100%}
+img{max-width:100%}.warn{color:#8a6d00;font-weight:600}.bad{color:#b42318}
+.verdict{font-size:18px;font-weight:600;margin:6px 0}.ci{position:relative;height:18px;background:#f5f7fa;border-radius:3px;width:420px;margin:6px 0 2px}
+.ci .band{position:absolute;top:3px;height:12px;background:#9fc0ef;border-radius:2px}.ci .pt{position:absolute;top:0;width:3px;height:18px;background:#2f6fd0}
+.ci .half{position:absolute;top:0;width:1px;height:18px;background:#1f2933}
 """
 
 
@@ -147,6 +150,8 @@ def _cell(label: str, text: str, row: dict[str, Any] | None = None) -> str:
         if row.get("never_stops"):
             tags += "<span class=tag>never stops</span>" if row.get("finish_reason") == "length" else \
                 "<span class=tag>repetition loop</span>"
+        for label in row.get("checks_failed", []):
+            tags += f"<span class=tag>fails: {escape(label)}</span>"
         tags += f"<span class=meta style='margin-left:6px'>ROUGE-L {row.get('rouge_l', 0):.2f}</span>"
     return f"<div class=cell><span class=lbl>{escape(label)}{tags}</span>{escape(text) or '<i>(empty)</i>'}</div>"
 
@@ -159,6 +164,73 @@ def _examples(doc: dict[str, Any], n: int) -> str:
                    f"{_cell('reference', row['reference'])}{_cell('base', row['base']['text'], row['base'])}"
                    f"{_cell('tuned', row['tuned']['text'], row['tuned'])}</div></div>")
     return "".join(out) or "<p class=meta>No examples requested (compare.n_examples = 0).</p>"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def checks_section(checks: dict[str, Any] | None) -> str:
+    """Pass rate per check for base, tuned and the references; checks the references fail are flagged."""
+    if not checks:
+        return "<p class=meta>No task checks configured (compare.checks).</p>"
+    rows = []
+    for c in checks["checks"]:
+        base, tuned = c["pass_rate"].get("base"), c["pass_rate"].get("tuned")
+        win = "tuned" if tuned is not None and base is not None and tuned > base else (
+            "base" if tuned is not None and base is not None and base > tuned else "")
+        flag = "<span class=warn> likely wrong check: the references fail it</span>" if c["likely_wrong"] else ""
+        rows.append(f"<tr><td>{escape(c['label'])}<div class=meta>{escape(c['type'])}</div></td>"
+                    f"<td class='num {'win' if win == 'base' else ''}'>{_pct(base)}</td>"
+                    f"<td class='num {'win' if win == 'tuned' else ('lose' if win == 'base' else '')}'>{_pct(tuned)}</td>"
+                    f"<td class=num>{_pct(c['reference_pass_rate'])}</td><td>{flag}</td></tr>")
+    allp = checks.get("all_pass_rate", {})
+    rows.append(f"<tr><td><b>all checks</b></td><td class=num><b>{_pct(allp.get('base'))}</b></td>"
+                f"<td class=num><b>{_pct(allp.get('tuned'))}</b></td><td class=num><b>{_pct(allp.get('reference'))}"
+                "</b></td><td></td></tr>")
+    return ("<table><tr><th>check</th><th style='text-align:right'>base</th><th style='text-align:right'>tuned</th>"
+            "<th style='text-align:right'>references</th><th></th></tr>" + "".join(rows) + "</table>")
+
+
+def _interval_bar(rate: float, lo: float, hi: float) -> str:
+    w = 420
+    return (f"<div class=ci title='95% interval'><div class=band style='left:{lo * w:.0f}px;width:{max(2, (hi - lo) * w):.0f}px'>"
+            f"</div><div class=half style='left:{w / 2:.0f}px'></div><div class=pt style='left:{rate * w - 1:.0f}px'></div></div>"
+            "<div class=meta style='width:420px;display:flex;justify-content:space-between'><span>0%</span>"
+            "<span>50%</span><span>100%</span></div>")
+
+
+def judge_section(judge: dict[str, Any] | None, rows: list[dict[str, Any]], n_rows: int = 20) -> str:
+    """Win rate with its interval, the length-controlled win rate, and per-row verdicts with reasons."""
+    if not judge or not judge.get("enabled"):
+        return ("<p class=meta>The judge is off: set compare.judge.base_url (or pass <code>--judge URL</code>) "
+                "for a position-swapped pairwise judgement.</p>")
+    warn = f"<p class=warn>{escape(judge['warning'])}</p>" if judge.get("warning") else ""
+    if judge["win_rate"] is None:
+        body = "<p class=bad>No row could be judged.</p>"
+    else:
+        lo, hi = judge["interval"]
+        body = (f"<p class=verdict>{escape(judge['verdict'])}</p>"
+                f"<p>tuned win rate <b>{_pct(judge['win_rate'])}</b> (95% bootstrap interval {_pct(lo)} – {_pct(hi)}); "
+                f"length-controlled <b>{_pct(judge['length_controlled'])}</b></p>{_interval_bar(judge['win_rate'], lo, hi)}")
+    body += (f"<p class=meta>judge {escape(judge['judge'])} · {judge['judged']} of {judge['n_rows']} rows judged in both "
+             f"orders: tuned won {judge['wins']}, base won {judge['losses']}, ties {judge['ties']} "
+             f"({judge['inconsistent']} of them because the two orders disagreed) · "
+             f"<span class={'bad' if judge['parse_failures'] else ''}>{judge['parse_failures']} parse failures</span>, "
+             f"{judge['errors']} errors (left out, never scored as losses) · {judge['requests_sent']} requests sent, "
+             f"{judge['cache_hits']} from the cache</p>")
+    table = []
+    for row in rows[:n_rows]:
+        v = row.get("judge") or {}
+        outcome = v.get("outcome", "–")
+        orders = " / ".join(str(o) for o in v.get("orders", [])) or "–"
+        reasons = " | ".join(escape(r or "") for r in v.get("reasons", []) if r) or escape(v.get("raw", "") or v.get("reason", ""))
+        cls = {"tuned": "win", "base": "lose", "parse_failure": "bad"}.get(outcome, "")
+        table.append(f"<tr><td>{escape(row['request'][:90])}</td><td class={cls}>{escape(outcome)}</td>"
+                     f"<td>{escape(orders)}</td><td style='font-size:13px'>{reasons}</td></tr>")
+    more = f"<p class=meta>first {n_rows} of {len(rows)} rows; all in compare.json</p>" if len(rows) > n_rows else ""
+    return (warn + body + "<table><tr><th>request</th><th>verdict</th><th>order 1 / order 2</th><th>reasons</th></tr>"
+            + "".join(table) + "</table>" + more)
 
 
 def render_report(doc: dict[str, Any], run_dir: Path, n_examples: int = 10) -> str:
@@ -177,6 +249,8 @@ tuned <b>{escape(str(doc['models']['tuned']))}</b><br>identical generation setti
 <p class=meta>NLL and perplexity score the reference answers under each model (teacher forcing, answer tokens
 and terminator only). "Never stops" = hit max_new_tokens or ended in a repetition loop. Lengths are
 whitespace-separated words.</p>
+<h2>Task checks</h2>{checks_section(doc.get('checks'))}
+<h2>Pairwise judge</h2>{judge_section(doc.get('judge'), doc['rows'])}
 <h2>Metrics</h2>{metric_charts(doc)}
 <h2>Training loss</h2>{_loss_curve(run_dir)}
 <h2>Examples ({min(n_examples, len(doc['rows']))} of {doc['n_rows']})</h2>{_examples(doc, n_examples)}

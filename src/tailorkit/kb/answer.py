@@ -23,6 +23,7 @@ from .chunking import embedding_text
 from .prompt import (NOT_FOUND, build_messages, cited_numbers, clean_answer, location, special_tokens,
                      strip_invalid_markers)
 from .remote import endpoint_errors, endpoint_key, openai_client
+from .extract import check_answer, extract
 from .search import Searcher
 from .store import Filter
 from .types import Chunk, Hit
@@ -53,9 +54,11 @@ class Answer:
     citations: list[Citation]
     found: bool
     sources: list[Citation] = field(default_factory=list)  # every source given to the model, numbered
-    cited_by_model: bool = False  # False: the model used no valid [n]; the top source was attached
+    cited_by_model: bool = False  # False: the model used no valid [n] (the top source was attached), or no model answered
     note: str | None = None
     model: str | None = None
+    mode: str = "generative"  # which mode answered: generative | extractive | none (no source was relevant)
+    grounding: float | None = None  # auto mode: the generated answer's support in its sources (0-1)
 
 
 def _citation(n: int, hit: Hit, score: float, snippet_chars: int = 240) -> Citation:
@@ -150,8 +153,13 @@ def ask(cfg: TailorConfig, question: str, k: int | None = None, model: str | Non
             searcher.close()
     kept = [(h, s) for h, s in zip(hits, scores) if s >= cfg.kb.min_score]
     if not kept:
-        return Answer(NOT_FOUND, [], False, note=f"no source scored at least kb.min_score={cfg.kb.min_score}")
+        return Answer(NOT_FOUND, [], False, note=f"no source scored at least kb.min_score={cfg.kb.min_score}",
+                      mode="none")
     sources = [_citation(n, h, s) for n, (h, s) in enumerate(kept, start=1)]
+    chunks = [h.chunk for h, _ in kept]
+    mode = cfg.kb.answer_mode
+    if mode == "extractive":
+        return _extractive(question, chunks, sources, searcher.embedder, None, None)
     ref, remote = _answer_model(cfg, model, run)
     # A local model's own special tokens are defused in the prompt (a remote one: the common ones only).
     # (an engine without a transformers tokenizer, e.g. llama.cpp: the common ones only, too).
@@ -171,7 +179,31 @@ def ask(cfg: TailorConfig, question: str, k: int | None = None, model: str | Non
             keep = max(200, int(len(chunk.text) * max(0.5, 1 - 1.2 * over / max(1, engine.count_tokens(chunk.text)))))
             chunk = dataclasses.replace(chunk, text=chunk.text[:keep])
             messages = build_messages(question, [chunk], specials)
+        chunks = [chunk, *(h.chunk for h, _ in kept[1:])]
     raw = clean_answer(_generate_remote(cfg, ref, messages) if remote else _generate_local(cfg, ref, messages))
+    support = None
+    if mode == "auto" and NOT_FOUND.lower().rstrip(".") not in raw.lower():
+        ok, why, support = check_answer(raw, question, chunks, cfg.kb.grounding_min)
+        if not ok:
+            return _extractive(question, chunks, sources, searcher.embedder, ref, f"{why}; answered extractively")
+    answer = _generative(raw, sources, ref)
+    answer.grounding = support
+    return answer
+
+
+def _extractive(question: str, chunks: list[Chunk], sources: list[Citation], embedder, model: str | None,
+                note: str | None) -> Answer:
+    """The retrieved sentences that best answer the question, each with its [n]."""
+    text, numbers = extract(question, chunks, embedder)
+    if not text:
+        return Answer("(the sources hold no sentence to quote)", [sources[0]], True, sources, False,
+                      note=note, model=model, mode="extractive")
+    return Answer(text, [sources[n - 1] for n in numbers], True, sources, False, note=note, model=model,
+                  mode="extractive")
+
+
+def _generative(raw: str, sources: list[Citation], ref: str) -> Answer:
+    """Map the model's [n] markers to sources (the top source when it cited none)."""
     if not raw:
         return Answer("(the model wrote no answer)", [sources[0]], True, sources, False,
                       note=NO_CITATION_NOTE, model=ref)
