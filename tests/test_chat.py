@@ -3,6 +3,8 @@ across turns and model switches, /reset, /save (an Example, written atomically),
 stdin through the CLI, and one-line errors."""
 from __future__ import annotations
 
+import re
+
 import json
 
 import pytest
@@ -61,7 +63,7 @@ def test_long_conversations_drop_the_oldest_turns(run_cfg):
 
     gen = GenerationConfig(max_new_tokens=20, repetition_penalty=1.0, no_repeat_ngram_size=0)
     with ChatSession(run_cfg, "tuned", system="short", gen=gen) as chat:
-        words = " ".join(["portrait of a girl on roller skates"] * 12)
+        words = " ".join(["portrait of a girl on roller skates"] * 30)  # ~6 turns overflow the tiny model's 2048-token context
         for _ in range(6):
             chat.ask(words)
         assert chat.dropped > 0 and chat.messages[0]["role"] == "system" and chat.messages[1]["role"] == "user"
@@ -95,7 +97,8 @@ def test_cli_chat_reads_piped_stdin(run_cfg, tmp_path):
     assert res.exit_code == 0, res.output
     out = res.stdout
     assert f"tuned> {PAIRS[0][1]}" in out
-    assert "model: base (hf engine); conversation kept (2 messages)" in out and "\nbase> " in out
+    assert re.search(r"model: base \((hf|llamacpp) engine\); conversation kept \(2 messages\)", out)  # auto engine
+    assert "\nbase> " in out
     assert "error: unknown command /frobnicate" in res.stderr and "Traceback" not in res.output
     saved = json.loads((tmp_path / "c.json").read_text())
     assert [m["role"] for m in saved["messages"]] == ["user", "assistant", "user", "assistant"]
