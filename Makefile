@@ -23,9 +23,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The test tier also needs the optional llama.cpp bindings (GGUF engine and export check). They build from
-# source: about 6 minutes on 2 cores the first time, then pip's wheel cache makes it seconds.
+# source: about 6 minutes on 2 cores the first time, then pip's wheel cache makes it seconds. Built for this
+# CPU but without AMX: some sandboxes and VMs advertise AMX yet kill the process (SIGILL) on its first use.
+LLAMA_FLAGS := -march=native -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DCMAKE_C_FLAGS='$(LLAMA_FLAGS)' -DCMAKE_CXX_FLAGS='$(LLAMA_FLAGS)'
 $(TEST_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e ".[test,llamacpp]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -e ".[test,llamacpp]"
 	touch $(TEST_STAMP)
 
 demo: install
