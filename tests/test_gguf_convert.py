@@ -136,7 +136,7 @@ def test_stream_matches_generate_and_closing_stops(tiny):
     assert next(stream).n_tokens == 1
     stream.close()  # releases the context: the next call runs at once
     assert engine.generate([conv], gen, show_progress=False)[0].text == batch.text
-    assert tok.convert_tokens_to_ids("<|im_end|>") in engine.stop_ids and engine.context_length == 512
+    assert tok.convert_tokens_to_ids("<|im_end|>") in engine.stop_ids and engine.context_length == 2048  # tiny.py
     seeded = GenerationConfig(max_new_tokens=16, temperature=0.9, seed=3)
     assert engine.generate([conv], seeded, show_progress=False) == engine.generate([conv], seeded, show_progress=False)
 

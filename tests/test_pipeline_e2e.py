@@ -13,7 +13,8 @@ def test_run_pipeline_on_the_example_project(tiny_model_dir, tmp_path, monkeypat
     (proj / "tailor.yaml").write_text(
         cfg_text.replace("base: smollm2-135m", f"base: {tiny_model_dir}")
         .replace("run_name: midjourney", "run_name: midjourney\n  max_steps: 4")
-        + "\ncompare:\n  max_rows: 3\n  n_examples: 2\ngeneration:\n  max_new_tokens: 8\n")
+        .replace("compare:\n", "compare:\n  max_rows: 3\n  n_examples: 2\n", 1)
+        + "\ngeneration:\n  max_new_tokens: 8\n")
     monkeypatch.chdir(proj)
     code = main(["run", "--steps", "prepare,train,compare,export", "--config", "tailor.yaml"])
     out = capsys.readouterr()

@@ -182,7 +182,7 @@ BAD = [
     ({"model": "base", "messages": MSG, "temperature": "hot"}, 400, "temperature"),
     ({"model": "base", "messages": MSG, "max_tokens": 0}, 400, "max_tokens"),
     ({"model": "base", "messages": MSG, "max_tokens": 100000}, 400, "max_tokens"),
-    ({"model": "base", "messages": MSG, "max_tokens": 505}, 400, "max_tokens"),  # prompt + 505 > context 512
+    ({"model": "base", "messages": MSG, "max_tokens": 2045}, 400, "max_tokens"),  # prompt + 2045 > context 2048
     ({"model": "base", "messages": []}, 400, "messages"),
     ({"model": "base", "messages": [{"role": "wizard", "content": "x"}]}, 400, "messages.0.role"),
     ({"model": "base", "messages": [{"role": "user"}]}, 400, "messages.0.content"),
