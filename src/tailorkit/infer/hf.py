@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from ..config.generation import GenerationConfig
 from .engine import Conversation, Delta, Engine, Generation
 from .hf_batch import IncrementalText, RowResult, RowSpec, generate_rows
-from .hf_generate import generate, render_prompt, terminator_ids
+from .hf_generate import count_tokens, generate, terminator_ids
 
 
 class HFEngine(Engine):
@@ -92,9 +92,7 @@ class HFEngine(Engine):
         return generate_rows(self.model, self.tokenizer, prompts, specs, gen, on_token=on_token, cancelled=cancelled)
 
     def count_tokens(self, conversation_or_text: Conversation | str) -> int:
-        if isinstance(conversation_or_text, str):
-            return len(self.tokenizer(conversation_or_text, add_special_tokens=False)["input_ids"])
-        return len(render_prompt(self.tokenizer, conversation_or_text, 0))
+        return count_tokens(self.tokenizer, conversation_or_text)
 
     @property
     def context_length(self) -> int:

@@ -80,6 +80,14 @@ def render_prompt(tokenizer, conversation: list[dict], index: int) -> list[int]:
     return list(ids)
 
 
+def count_tokens(tokenizer, conversation_or_text) -> int:
+    """Tokens of a text, or of a conversation rendered with the generation prompt (every backend renders
+    prompts with the HF tokenizer, so counts agree across engines)."""
+    if isinstance(conversation_or_text, str):
+        return len(tokenizer(conversation_or_text, add_special_tokens=False)["input_ids"])
+    return len(render_prompt(tokenizer, conversation_or_text, 0))
+
+
 def _left_pad(batch: list[list[int]], pad_id: int):
     import torch
 

@@ -30,7 +30,7 @@ from ..config.generation import GenerationConfig
 from ..errors import DataError, ModelError
 from ..progress import progress
 from .engine import Conversation, Delta, Engine, Generation
-from .hf_generate import render_prompt
+from .hf_generate import count_tokens, render_prompt
 from .text import TextDeltas
 
 INSTALL = "pip install 'tailorkit[llamacpp]' (builds llama-cpp-python from source, about 5 minutes)"
@@ -199,9 +199,7 @@ class LlamaCppEngine(Engine):
         yield Delta(deltas.rest(text), "stop" if stopped else "length", len(deltas.ids), len(prompt))
 
     def count_tokens(self, conversation_or_text: Conversation | str) -> int:
-        if isinstance(conversation_or_text, str):
-            return len(self.tokenizer(conversation_or_text, add_special_tokens=False)["input_ids"])
-        return len(render_prompt(self.tokenizer, conversation_or_text, 0))
+        return count_tokens(self.tokenizer, conversation_or_text)
 
     @property
     def context_length(self) -> int:

@@ -77,8 +77,8 @@ def run_fingerprint(cfg, *, world: int, precision: str, train_file: Path, templa
         "train.batch_size": t.batch_size, "train.grad_accum": t.grad_accum, "processes": world,
         "train.tokens_per_step": t.tokens_per_step,
         "precision": precision,
-        # unset = chosen by model size after loading, the same for the same model
-        "train.learning_rate": t.learning_rate if "learning_rate" in t.model_fields_set else "auto",
+        # the rate in use (resolve_train_defaults has picked it by model size when it was unset)
+        "train.learning_rate": t.learning_rate,
         "train.weight_decay": t.weight_decay, "train.scheduler": t.scheduler, "train.warmup_ratio": t.warmup_ratio,
         "training rows (sha256 of train.jsonl)": file_sha256(train_file),
     }

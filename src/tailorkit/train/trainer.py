@@ -209,16 +209,17 @@ def train(cfg: TailorConfig, resume: bool = False) -> TrainResult:
     trained = [trained_token_count(r["labels"]) for r in train_rows]
 
     plan = make_plan(len(train_rows), tcfg, world, trained_tokens=sum(trained))
+    model = build_model(cfg, tok, accelerator.device, mp)
+    cfg = resolve_train_defaults(cfg, base_parameter_count(model))
+    tcfg = cfg.train
+    # after the defaults are resolved: a resume from runs/<name>/config.yaml (which records the learning
+    # rate chosen by model size) is the same run as the one started with the rate unset
     fingerprint = ckpt.run_fingerprint(cfg, world=world, precision=mp, train_file=data_dir / "train.jsonl",
                                        template_sha=template_hash(tok))
     state = ckpt.LoopState(plan=plan.to_dict(), fingerprint=fingerprint)
     if resume_from is not None:  # refused when anything that shapes the run changed; names the fields
         # continue to the same final step whatever the config says now
         plan = Plan(**ckpt.check_resume(resume_from, fingerprint, plan.n_rows, world))
-
-    model = build_model(cfg, tok, accelerator.device, mp)
-    cfg = resolve_train_defaults(cfg, base_parameter_count(model))
-    tcfg = cfg.train
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
     scheduler = build_scheduler(optimizer, tcfg, plan.total_steps)
