@@ -63,15 +63,20 @@ def test_modelfile_template_renders_the_training_prompt(full_run, full_export):
                                                                        add_generation_prompt=True)
 
 
-def test_engine_uses_the_exported_gguf_for_the_run(full_run, full_export):
+def test_engine_uses_the_exported_gguf_of_its_tensor_type(full_run, full_export, tmp_path, monkeypatch):
     from tailorkit.infer.open import open_engine
 
-    engine = open_engine(full_run, "tuned", engine="llamacpp")
+    monkeypatch.setenv("TAILOR_CACHE", str(tmp_path / "cache"))
+    same = full_run.model_copy(update={"generation": full_run.generation.model_copy(update={"gguf_quant": "f32"})})
+    engine = open_engine(same, "tuned", engine="llamacpp")
     assert engine.name == "llamacpp" and engine.gguf_path == full_export.paths["gguf"]
     user, answer = PAIRS[0]
     got = engine.generate([[{"role": "user", "content": user}]], full_run.generation, show_progress=False)[0]
     assert got.finish_reason == "stop" and got.text == answer
     engine.close()
+    other = open_engine(full_run, "tuned", engine="llamacpp")  # the default q8_0: written into the cache
+    assert other.gguf_path.name == "model-q8_0.gguf" and other.gguf_path.is_relative_to(tmp_path / "cache")
+    other.close()
 
 
 def test_a_gguf_that_lost_its_stop_token_fails_the_check(full_run, full_export, tmp_path):

@@ -4,11 +4,10 @@ either works or raises the typed TailorError (one line: what, where, fix), never
 Loaders: CSV, TSV, JSONL, JSON, Parquet, from random bytes (with and without a BOM) and from
 structured rows with random column names, quotes, delimiters, newlines, empty and huge cells; then
 the rows are cleaned and deduplicated as inspect does. Config: random YAML mappings of sections,
-keys and values, duplicate keys, random text, and CLI-style overrides. (The serve request bodies have
-no pydantic request model on this branch yet; they are not fuzzed here.)
+keys and values, duplicate keys, random text, and CLI-style overrides. The serve request bodies are
+fuzzed against a real server in test_fuzz_serve.py.
 
-Budget: derandomized (the same examples every run), deadline off; 2,000 examples of random bytes,
-1,500 of random YAML text, 300-600 of each structured strategy: about 25 s of CPU for the file.
+Budget: derandomized (the same examples every run), deadline off; 2,000 examples of every strategy.
 """
 from __future__ import annotations
 
@@ -31,7 +30,7 @@ from tailorkit.errors import TailorError
 
 FUZZ = settings(max_examples=2000, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
-SMALL = settings(FUZZ, max_examples=400)  # strategies that write a bigger file per example
+SMALL = settings(FUZZ, max_examples=2000)  # strategies that write a bigger file per example
 
 _DIR = Path(tempfile.mkdtemp(prefix="tailorkit-fuzz-"))
 BOM = b"\xef\xbb\xbf"
@@ -119,7 +118,7 @@ parquet_column = st.one_of(
     st.lists(st.fixed_dictionaries({"role": nasty, "content": nasty}), min_size=3, max_size=3))
 
 
-@settings(FUZZ, max_examples=300)
+@settings(FUZZ, max_examples=2000)
 @given(columns=st.dictionaries(column_name, parquet_column, min_size=1, max_size=3),
        user=st.one_of(st.none(), column_name), assistant=st.one_of(st.none(), column_name))
 def test_parquet_with_random_columns_and_types(columns, user, assistant):
@@ -152,7 +151,7 @@ def load_or_config_error(text: str, overrides: dict | None = None) -> None:
         assert "\n" not in exc.one_line()
 
 
-@settings(FUZZ, max_examples=600)  # a TailorConfig validation per example
+@settings(FUZZ, max_examples=2000)  # a TailorConfig validation per example
 @given(value=mapping, duplicate=st.booleans(),
        overrides=st.dictionaries(st.sampled_from(["train.learning_rate", "data.max_length", "train.epochs",
                                                   "data.columns.user", "kb.top_k"]), scalar, max_size=2))
@@ -164,7 +163,7 @@ def test_config_from_random_mappings_duplicates_and_overrides(value, duplicate, 
     load_or_config_error(text, overrides)
 
 
-@settings(FUZZ, max_examples=1500)
+@settings(FUZZ, max_examples=2000)
 @given(text=st.text(alphabet=st.sampled_from(list("ab:- \n\t'\"{}[]!&*#|>%@`,?1.e~")), max_size=60),
        overrides=st.dictionaries(st.sampled_from(["train.learning_rate", "data.max_length"]), scalar, max_size=1))
 def test_config_from_random_yaml_text(text, overrides):

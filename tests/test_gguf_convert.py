@@ -85,6 +85,21 @@ def test_merged_gguf_metadata_and_tokenizer(tiny):
     assert llm.tokenize(text.encode(), add_bos=False, special=True) == tok(text, add_special_tokens=False)["input_ids"]
 
 
+def test_header_metadata_equals_gguf_py_and_a_damaged_file_is_a_model_error(tiny, tmp_path):
+    import gguf
+
+    from tailorkit.infer.gguf_meta import gguf_metadata
+
+    _, _, path = tiny
+    reader = gguf.GGUFReader(str(path))
+    expected = {k: f.contents() for k, f in reader.fields.items() if len(f.types) == 1 and not k.startswith("GGUF.")}
+    assert gguf_metadata(path) == expected and expected["general.architecture"] == "llama"
+    for name, data in (("cut.gguf", path.read_bytes()[:2000]), ("text.gguf", b"hello world"), ("empty.gguf", b"")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ModelError, match="not a readable GGUF"):
+            gguf_metadata(tmp_path / name)
+
+
 def test_merged_gguf_logits_and_greedy_tokens_equal_hf(tiny):
     import torch
 
@@ -104,6 +119,24 @@ def test_merged_gguf_logits_and_greedy_tokens_equal_hf(tiny):
         a = HFEngine(model, tok).generate(convs, gen, show_progress=False)
         b = engine.generate(convs, gen, show_progress=False)
         assert [(x.text, x.n_tokens, x.finish_reason) for x in a] == [(x.text, x.n_tokens, x.finish_reason) for x in b]
+    engine.close()
+
+
+def test_batched_decoding_equals_one_at_a_time(tiny):
+    """More prompts than slots, a prompt longer than one llama.cpp batch (chunked prefill), the token cap,
+    penalties and seeded sampling: every row as when decoded alone."""
+    _, tok, path = tiny
+    engine = _engine(path, tok)
+    convs = [[{"role": "user", "content": p}] for p in PROMPTS]
+    convs += [[{"role": "user", "content": f"{PROMPTS[i % 3]} number {i}"}] for i in range(3)]
+    convs.append([{"role": "user", "content": " ".join(["copper steampunk owl"] * 60)}])
+    assert engine.count_tokens(convs[-1]) > 512
+    for gen in (GenerationConfig(max_new_tokens=30), GenerationConfig(max_new_tokens=5),
+                GenerationConfig(max_new_tokens=20, temperature=0.9, seed=4)):
+        alone = engine.generate(convs, gen, batch_size=1, show_progress=False)
+        together = engine.generate(convs, gen, batch_size=3, show_progress=False)
+        assert together == alone
+    assert {g.finish_reason for g in alone} <= {"stop", "length"} and alone[0].n_tokens <= 20
     engine.close()
 
 

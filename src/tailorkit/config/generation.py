@@ -26,6 +26,10 @@ class GenerationConfig(Section):
         "auto", description="inference backend: hf (transformers), llamacpp (GGUF via llama-cpp-python), or "
                             "auto (llama.cpp on CPU when installed and a GGUF of the model exists or can be "
                             "written; hf otherwise)")
+    gguf_quant: Literal["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"] = Field(
+        "q8_0", description="tensor type of the GGUF the llama.cpp engine writes (once, cached) for a model: q8_0 "
+                            "answers closest to the HF engine; q4_0 is the fastest one at a time on CPUs (llama.cpp "
+                            "repacks it for AVX2/AVX-512) but changes more answers of a small model")
 
 
 class CompareConfig(Section):

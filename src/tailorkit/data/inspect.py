@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import DataError
 from .clean import EMPTY_ANSWER, EMPTY_REQUEST, clean_examples
 from .dedupe import answer_key, dedupe, request_key
-from .lengths import LengthReport, load_data_tokenizer, oversized_rows, token_lengths
+from .lengths import LengthReport, load_data_tokenizer, oversized_rows, token_cache_dir, token_lengths
 from .load import load, location
 from .overrides import apply_overrides, overrides_path, read_overrides
 from .split import group_rows
@@ -83,7 +83,7 @@ def inspect_data(cfg, path: str | Path | None = None, *, tokens: bool = True,
     lengths = None
     tokenizer = load_data_tokenizer(cfg) if tokens and deduped.kept else None
     if tokenizer is not None:
-        lengths = token_lengths(deduped.kept, tokenizer, cfg.data.max_length)
+        lengths = token_lengths(deduped.kept, tokenizer, cfg.data.max_length, token_cache_dir(cfg))
         for r in lengths.empty_after_truncation:
             problems.append({"where": r.where, "problem": f"request alone is {r.prompt} tokens: the answer "
                                                           f"would be truncated to nothing"})

@@ -10,6 +10,7 @@ both report as problems: such a row is not worth tokenizing to learn it is too l
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from ..progress import subtask
 from .example import Example
 from .load import location
 from .similar import MAX_FUZZY_CHARS
+from .token_cache import TokenCountCache, conversation_key
 
 HUGE_CHARS_PER_TOKEN = 32  # about 8x max_length at a typical 4 characters per token
 _BATCH = 4096  # rows rendered and tokenized at a time
@@ -112,12 +114,19 @@ def load_data_tokenizer(cfg):
     return load_tokenizer(cfg.model.base, cfg.model.chat_template, cfg.model.revision)
 
 
-def token_lengths(examples: list[Example], tokenizer, max_length: int) -> LengthReport:
+def token_cache_dir(cfg) -> Path:
+    """Where a project keeps its token counts between inspect and prepare."""
+    return cfg.path(".tailor/cache/token-counts")
+
+
+def token_lengths(examples: list[Example], tokenizer, max_length: int, cache: Path | None = None) -> LengthReport:
     """Count prompt, answer (with terminator) and total tokens of every Example.
 
     A message longer than HUGE_CHARS_PER_TOKEN * max_length characters is counted on that many
     characters only (tokenizing a 5 MB cell takes half a minute to learn it is far too long): its
     counts are lower bounds, still far over max_length, and oversized_rows reports the row.
+    `cache`: a folder where the counts are kept between calls (see token_cache.py); rows counted by
+    an earlier call with the same tokenizer and template are not rendered again.
     """
     limit = HUGE_CHARS_PER_TOKEN * max_length
     convs = []
@@ -125,14 +134,29 @@ def token_lengths(examples: list[Example], tokenizer, max_length: int) -> Length
         if any(len(m["content"]) > limit for m in ex.messages):
             ex = Example(messages=[{**m, "content": m["content"][:limit]} for m in ex.messages], meta=ex.meta)
         convs.append(ex)
-    n_prompt: list[int] = []
-    n_whole: list[int] = []
+    store = TokenCountCache(cache, tokenizer)
+    keys = [conversation_key(ex.messages) for ex in convs] if store.path is not None else []
+    n_prompt: list[int] = [0] * len(convs)
+    n_whole: list[int] = [0] * len(convs)
+    todo: list[int] = []
+    for i in range(len(convs)):
+        hit = store.get(keys[i]) if keys else None
+        if hit is None:
+            todo.append(i)
+        else:
+            n_prompt[i], n_whole[i] = hit
     with subtask("token lengths", total=len(convs)) as advance:
-        for start in range(0, len(convs), _BATCH):  # bounded memory: one batch of rendered text at a time
-            batch = convs[start:start + _BATCH]
-            n_prompt += _count(tokenizer, _render(tokenizer, [ex.prompt_messages() for ex in batch], True))
-            n_whole += _count(tokenizer, _render(tokenizer, [ex.messages for ex in batch], False))
+        advance(len(convs) - len(todo))
+        for start in range(0, len(todo), _BATCH):  # bounded memory: one batch of rendered text at a time
+            idx = todo[start:start + _BATCH]
+            batch = [convs[i] for i in idx]
+            prompt = _count(tokenizer, _render(tokenizer, [ex.prompt_messages() for ex in batch], True))
+            whole = _count(tokenizer, _render(tokenizer, [ex.messages for ex in batch], False))
+            for i, p, w in zip(idx, prompt, whole):
+                n_prompt[i], n_whole[i] = p, w
             advance(len(batch))
+    if keys and (todo or len(store.known) != len(keys)):
+        store.save(keys, n_prompt, n_whole)
     rows: list[RowLength] = []
     for ex, p, w in zip(examples, n_prompt, n_whole):
         answer = max(w - p, 0)

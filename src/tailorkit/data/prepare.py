@@ -20,7 +20,7 @@ from .clean import clean_examples
 from .dedupe import dedupe
 from .example import Example, iter_jsonl_dicts
 from .inspect import resolve_source
-from .lengths import load_data_tokenizer, oversized_rows, token_lengths
+from .lengths import load_data_tokenizer, oversized_rows, token_cache_dir, token_lengths
 from .load import load
 from .overrides import apply_overrides, overrides_path, read_overrides
 from .split import SPLITS, check_leakage, split_examples
@@ -73,7 +73,7 @@ def prepare(cfg, source: str | Path | None = None, *, force: bool = False) -> Pr
             raise DataError("no rows are left after dropping empty and duplicate rows", where=str(path),
                             fix="check the column mapping (data.columns) and that both sides have text")
         oversized = oversized_rows(deduped.kept, d.max_length)
-        lengths = token_lengths(deduped.kept, load_data_tokenizer(cfg), d.max_length)
+        lengths = token_lengths(deduped.kept, load_data_tokenizer(cfg), d.max_length, token_cache_dir(cfg))
         lengths.raise_if_answer_lost()
         bar.advance(task)
         split = split_examples(deduped.kept, val_fraction=d.val_fraction, test_fraction=d.test_fraction,

@@ -1,11 +1,13 @@
 """Which GGUF file(s) the llama.cpp engine runs for a model name, writing (and caching) one when needed.
 
-- "base" with a bundled model: the GGUF the package ships (SmolLM2 Q4_1); another base model: a GGUF
-  written once from its HF weights into the tailorkit cache (keyed by a hash of its files).
-- a tuned run: what `tailor export --gguf` wrote (runs/<name>/export/gguf.json names the merged GGUF
-  and the adapter hash it was made from; a stale export is ignored), else a GGUF written into the
-  cache keyed by the adapter folder's hash: the LoRA as a GGUF adapter over the bundled base GGUF when
-  the base is bundled (small, and as fast as the base), otherwise the merged model at q8_0.
+Every file is of the tensor type `generation.gguf_quant` (default q8_0, the closest to the HF weights):
+- "base" with a bundled model: the GGUF the package ships when it is of that type (SmolLM2 ships
+  Q4_1); otherwise, and for any other base model, a GGUF written once from the HF weights into the
+  tailorkit cache (keyed by a hash of its files).
+- a tuned run: what `tailor export --gguf` wrote when it is of that type (runs/<name>/export/gguf.json
+  names the merged GGUF, its type and the adapter hash it was made from; a stale export is ignored),
+  else a GGUF written into the cache keyed by the adapter folder's hash: the LoRA as a GGUF adapter
+  over the bundled base GGUF when that file is of the type, otherwise the merged model.
 
 The tokenizer is always the HF one the model was trained with, so prompts are rendered as in training.
 """
@@ -20,7 +22,6 @@ from typing import Any
 from ..errors import ModelError
 
 EXPORT_RECORD = "gguf.json"
-CACHE_QUANT = "q8_0"
 
 
 @dataclass
@@ -97,14 +98,20 @@ def _cache(key: str) -> Path:
     return cache_dir() / "gguf" / key[:16]
 
 
-def _exported(folder: Path, digest: str) -> Path | None:
+def bundled_quant(path: Path) -> str:
+    """The tensor type in a bundled GGUF's file name (`SmolLM2-135M-Instruct.Q4_1.gguf` -> q4_1)."""
+    return path.stem.rsplit(".", 1)[-1].lower()
+
+
+def _exported(folder: Path, digest: str, quant: str) -> Path | None:
     record_path = folder.parent / "export" / EXPORT_RECORD
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
     model = record_path.parent / str(record.get("model", ""))
-    fresh = record.get("adapter_hash") == digest and record.get("check_passed") is not False
+    fresh = (record.get("adapter_hash") == digest and record.get("check_passed") is not False
+             and str(record.get("quant", "")).lower() == quant)
     return model if fresh and model.is_file() else None
 
 
@@ -115,30 +122,31 @@ def find_gguf(cfg, which: str, *, write: bool = True) -> GGUFSource | None:
     from .loading import tuned_tokenizer
     from .open import model_folder
 
+    quant = cfg.generation.gguf_quant
     folder = model_folder(cfg, which)
     if folder is None:
         tok = load_tokenizer(cfg.model.base, cfg.model.chat_template, cfg.model.revision)
-        if cfg.model.base in BUNDLED:
+        if cfg.model.base in BUNDLED and bundled_quant(bundled_gguf(cfg.model.base)) == quant:
             return GGUFSource(bundled_gguf(cfg.model.base), tok)
         ref = resolve_model(cfg.model.base, cfg.model.revision)
-        target = _cache(folder_hash(ref.path) + (cfg.model.chat_template or "")) / f"base-{CACHE_QUANT}.gguf"
+        target = _cache(folder_hash(ref.path) + (cfg.model.chat_template or "")) / f"base-{quant}.gguf"
         if not target.exists():
             if not write:
                 return None
             model, tok = merged_model(None, cfg)
-            write_merged_gguf(model, tok, target, quant=CACHE_QUANT, name=cfg.model.base)
+            write_merged_gguf(model, tok, target, quant=quant, name=cfg.model.base)
         return GGUFSource(target, tok)
     if not folder.is_dir():
         raise ModelError(f"no tuned model in {folder}", where=str(folder), fix="run `tailor train` first")
     digest = folder_hash(folder)
     tok = tuned_tokenizer(folder)
-    exported = _exported(folder, digest)
+    exported = _exported(folder, digest, quant)
     if exported is not None:
         return GGUFSource(exported, tok)
     cache = _cache(digest)
     is_lora = (folder / "adapter_config.json").exists()
     base = bundled_base_gguf(folder) if is_lora else None
-    if base is not None and len(tok) <= _n_vocab(base):
+    if base is not None and bundled_quant(base) == quant and len(tok) <= _n_vocab(base):
         adapter = cache / "lora-adapter.gguf"
         if not adapter.exists():
             if not write:
@@ -147,17 +155,17 @@ def find_gguf(cfg, which: str, *, write: bool = True) -> GGUFSource | None:
 
             write_lora_gguf(folder, base_shape(folder), adapter, name=which)
         return GGUFSource(base, tok, lora=adapter)
-    target = cache / f"model-{CACHE_QUANT}.gguf"
+    target = cache / f"model-{quant}.gguf"
     if not target.exists():
         if not write:
             return None
         model, tok = merged_model(folder)
-        write_merged_gguf(model, tok, target, quant=CACHE_QUANT, name=which)
+        write_merged_gguf(model, tok, target, quant=quant, name=which)
     return GGUFSource(target, tok)
 
 
 def _n_vocab(gguf_path: Path) -> int:
-    from .llamacpp import gguf_metadata
+    from .gguf_meta import gguf_metadata
 
     meta = gguf_metadata(gguf_path)
     return int(meta.get(f"{meta.get('general.architecture', 'llama')}.vocab_size", 0)) or 1 << 30

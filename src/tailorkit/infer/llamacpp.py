@@ -14,8 +14,9 @@ sampling with a numpy generator seeded by `seed`. Greedy decoding therefore pick
 HF whenever the two backends' logits agree on the maximum; seeded sampling is reproducible per
 backend but draws different random numbers from torch's (documented difference).
 
-One llama.cpp context serves one generation at a time (a lock); serve runs parallel slots as several
-engines. Closing a stream stops the generation at once (decoding runs in the consumer's thread).
+One llama.cpp context serves one generation at a time (a lock); `generate` over several prompts decodes up
+to batch_size of them together in a context of its own (llamacpp_batch.py); serve runs parallel slots as
+several engines. Closing a stream stops the generation at once (decoding runs in the consumer's thread).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from ..config.generation import GenerationConfig
 from ..errors import DataError, ModelError
 from ..progress import progress
 from .engine import Conversation, Delta, Engine, Generation
+from .gguf_meta import gguf_metadata
 from .hf_generate import count_tokens, render_prompt
 from .text import TextDeltas
 
@@ -71,25 +73,6 @@ def pick(logits: np.ndarray, gen: GenerationConfig, rng: np.random.Generator) ->
     return int(rng.choice(len(probs), p=probs))
 
 
-def gguf_metadata(path: Path) -> dict:
-    """Scalar metadata of a GGUF file (architecture, context length, special token ids...)."""
-    import gguf
-
-    try:
-        reader = gguf.GGUFReader(str(path))
-    except Exception as exc:  # gguf-py raises ValueError, struct.error, ... on a damaged file
-        raise ModelError(f"{path} is not a readable GGUF file ({type(exc).__name__}: {exc})", where=str(path),
-                         fix="re-export it with `tailor export --gguf`") from None
-    meta = {}
-    for key, field in reader.fields.items():
-        if len(field.types) == 1 and not key.startswith("GGUF."):
-            try:
-                meta[key] = field.contents()
-            except Exception:  # an exotic value type: not needed here
-                continue
-    return meta
-
-
 def gguf_stop_ids(meta: dict) -> list[int]:
     keys = ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")
     return [int(meta[k]) for k in keys if isinstance(meta.get(k), int)]
@@ -115,6 +98,7 @@ class LlamaCppEngine(Engine):
         trained_ctx = int(meta.get(f"{arch}.context_length", 2048))
         self.tokenizer = tokenizer
         self.label = label or str(self.gguf_path)
+        self.n_threads = n_threads or len(os.sched_getaffinity(0)) or 1
         # the GGUF's own end tokens, plus `stop_ids` (default: the tokenizer's eos); the export check
         # passes [] to see exactly what llama.cpp and Ollama users get
         ids = (list(stop_ids) if stop_ids is not None else [tokenizer.eos_token_id]) + gguf_stop_ids(meta)
@@ -123,7 +107,7 @@ class LlamaCppEngine(Engine):
             self.llm = llama_cpp.Llama(model_path=str(self.gguf_path),
                                        lora_path=str(self.lora_path) if self.lora_path else None,
                                        n_ctx=n_ctx or min(trained_ctx, DEFAULT_MAX_CTX), n_batch=512,
-                                       n_threads=n_threads or len(os.sched_getaffinity(0)) or 1, logits_all=False,
+                                       n_threads=self.n_threads, logits_all=False,
                                        verbose=False)
         except (ValueError, RuntimeError) as exc:
             what = f"{self.gguf_path}" + (f" with the adapter {self.lora_path}" if self.lora_path else "")
@@ -165,7 +149,9 @@ class LlamaCppEngine(Engine):
             return list(self.token_ids(prompt, gen))
 
     def _answer(self, prompt: list[int], gen: GenerationConfig) -> Generation:
-        ids = self.answer_ids(prompt, gen)
+        return self._finish(prompt, self.answer_ids(prompt, gen))
+
+    def _finish(self, prompt: list[int], ids: list[int]) -> Generation:
         stopped = bool(ids) and ids[-1] in self._stops
         kept = ids[:-1] if stopped else ids
         text = self.tokenizer.decode(kept, skip_special_tokens=True).strip()
@@ -176,14 +162,38 @@ class LlamaCppEngine(Engine):
     def generate(self, conversations: Sequence[Conversation], gen: GenerationConfig, *,
                  description: str | None = None, batch_size: int = 8,
                  show_progress: bool = True) -> list[Generation]:
+        """Answers in order. More than one prompt and batch_size > 1: up to batch_size sequences decoded
+        together (llamacpp_batch.py); otherwise one at a time on the engine's own context."""
         prompts = [render_prompt(self.tokenizer, conv, i) for i, conv in enumerate(conversations)]
-        out = []
+        for prompt in prompts:
+            if len(prompt) >= self.llm.n_ctx():
+                raise DataError(f"the prompt has {len(prompt)} tokens, more than the context of {self.llm.n_ctx()}",
+                                fix="shorten the conversation")
+        out: list[Generation | None] = [None] * len(prompts)
         with progress(enabled=show_progress) as bar:
             task = bar.add_task(description or "generating (llama.cpp)", total=len(prompts))
-            for prompt in prompts:  # one at a time: llama.cpp is fast per sequence on a CPU
-                out.append(self._answer(prompt, gen))
-                bar.advance(task)
-        return out
+            if batch_size > 1 and len(prompts) > 1:
+                def done(row: int, ids: list[int]) -> None:
+                    out[row] = self._finish(prompts[row], ids)
+                    bar.advance(task)
+
+                from .llamacpp_batch import BatchDecoder
+
+                longest = max(map(len, prompts))
+                with self._lock:
+                    decoder = BatchDecoder(self._llama_cpp, self.llm, slots=min(batch_size, len(prompts)),
+                                           per_slot=min(self.llm.n_ctx(), longest + gen.max_new_tokens),
+                                           n_threads=self.n_threads,
+                                           adapter_path=str(self.lora_path) if self.lora_path else None)
+                    try:
+                        decoder.run(prompts, gen, set(self._stops), penalize, pick, done)
+                    finally:
+                        decoder.close()
+            else:
+                for row, prompt in enumerate(prompts):
+                    out[row] = self._answer(prompt, gen)
+                    bar.advance(task)
+        return out  # type: ignore[return-value]
 
     def stream(self, conversation: Conversation, gen: GenerationConfig) -> Iterator[Delta]:
         prompt = render_prompt(self.tokenizer, conversation, 0)

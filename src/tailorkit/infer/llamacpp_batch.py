@@ -1,0 +1,132 @@
+"""Several llama.cpp sequences decoded together: what `LlamaCppEngine.generate` runs for a batch of prompts.
+
+llama-cpp-python's `Llama` object decodes one sequence per context (its context is made with
+`n_seq_max = 1`), so a batch of prompts would run one after the other. On a CPU a forward pass over 8
+tokens of 8 sequences costs little more than over 1 (the weights are read once), so this decoder makes
+its own context on the `Llama`'s model with one KV slot per sequence (`n_seq_max = slots`) and calls
+`llama_decode` with one token of every running sequence per step: continuous batching, a finished
+sequence's slot is cleared and given the next prompt at once. Measured on the bundled 135M model
+(Q4_0, 2 cores, 16 prompts x 32 tokens): 80 tok/s one at a time, 150 with 4 slots, 190 with 16.
+
+Decoding per sequence is exactly the single-sequence rule of `llamacpp.py` (its `penalize` and `pick`,
+a numpy generator seeded with `seed` per row); only the floating-point summation order of a batched
+pass differs, so greedy answers can differ from one-at-a-time ones where two tokens nearly tie.
+"""
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config.generation import GenerationConfig
+from ..errors import ModelError
+
+CTX_ROUND = 256  # KV cells per slot are rounded up to this
+
+
+@dataclass
+class _Slot:
+    row: int
+    prompt: list[int]
+    room: int  # tokens this row may still generate
+    rng: np.random.Generator
+    generated: list[int] = field(default_factory=list)
+    logits: np.ndarray | None = None
+
+
+class BatchDecoder:
+    """A llama.cpp context with `slots` sequences on `llm`'s model (and its LoRA adapter, if any)."""
+
+    def __init__(self, llama_cpp, llm, *, slots: int, per_slot: int, n_threads: int, adapter_path: str | None):
+        self._lc, self.slots = llama_cpp, slots
+        self.per_slot = -(-per_slot // CTX_ROUND) * CTX_ROUND
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = self.per_slot * slots
+        params.n_batch = params.n_ubatch = 512
+        params.n_seq_max = slots
+        params.kv_unified = False  # one slot per sequence: no attention over other rows' cells
+        params.n_threads = params.n_threads_batch = n_threads
+        if hasattr(params, "flash_attn_type"):
+            params.flash_attn_type = 0  # disabled: measured slower on CPU (71 vs 94 tok/s)
+        params.no_perf = True
+        self.ctx = llama_cpp.llama_init_from_model(llm.model, params)
+        if not self.ctx:
+            raise ModelError(f"llama.cpp could not make a context for {slots} sequences of {self.per_slot} tokens",
+                             fix="lower compare.batch_size or generation.max_new_tokens")
+        self._adapter = None
+        if adapter_path:
+            self._adapter = llama_cpp.llama_adapter_lora_init(llm.model, adapter_path.encode("utf-8"))
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapter)
+            scales = (ctypes.c_float * 1)(1.0)
+            if not self._adapter or llama_cpp.llama_set_adapters_lora(self.ctx, adapters, 1, scales):
+                self.close()
+                raise ModelError(f"llama.cpp cannot apply the adapter {adapter_path}",
+                                 fix="re-export it with `tailor export --gguf`")
+        self._batch = llama_cpp.llama_batch_init(params.n_batch, 0, slots)
+        self._n_batch = params.n_batch
+        self._mem = llama_cpp.llama_get_memory(self.ctx)
+        self._n_vocab = llm.n_vocab()
+
+    def _decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """One llama_decode of (token, position, slot, wants logits) entries (at most n_batch)."""
+        b = self._batch
+        for k, (token, pos, seq, logits) in enumerate(entries):
+            b.token[k], b.pos[k], b.n_seq_id[k], b.logits[k] = token, pos, 1, logits
+            b.seq_id[k][0] = seq
+        b.n_tokens = len(entries)
+        code = self._lc.llama_decode(self.ctx, b)
+        if code != 0:
+            raise ModelError(f"llama.cpp failed to decode a batch (llama_decode returned {code})",
+                             fix="lower compare.batch_size, or set generation.engine: hf")
+
+    def _logits(self, index: int) -> np.ndarray:
+        ptr = self._lc.llama_get_logits_ith(self.ctx, index)
+        return np.ctypeslib.as_array(ptr, shape=(self._n_vocab,)).copy()
+
+    def _start(self, seq: int, slot: _Slot) -> None:
+        self._lc.llama_memory_seq_rm(self._mem, seq, -1, -1)
+        prompt = slot.prompt
+        for start in range(0, len(prompt), self._n_batch):
+            part = prompt[start:start + self._n_batch]
+            self._decode([(t, start + j, seq, start + j == len(prompt) - 1) for j, t in enumerate(part)])
+        slot.logits = self._logits(-1)
+
+    def run(self, prompts: Sequence[list[int]], gen: GenerationConfig, stops: set[int],
+            penalize: Callable, pick: Callable, done: Callable[[int, list[int]], None]) -> None:
+        """Generate for every prompt; `done(row, ids)` as each finishes (ids end with the terminator when
+        the row stopped). A prompt must leave room in a slot (the caller checks the context)."""
+        queue = list(range(len(prompts)))[::-1]
+        active: dict[int, _Slot] = {}
+        while queue or active:
+            for seq in range(self.slots):
+                if seq not in active and queue:
+                    row = queue.pop()
+                    room = min(gen.max_new_tokens, self.per_slot - len(prompts[row]))
+                    active[seq] = _Slot(row, list(prompts[row]), room, np.random.default_rng(gen.seed))
+                    self._start(seq, active[seq])
+            step: list[tuple[int, int, int, bool]] = []
+            for seq, slot in list(active.items()):
+                token = pick(penalize(slot.logits, slot.generated, slot.prompt, gen), gen, slot.rng)
+                if token in stops or len(slot.generated) + 1 >= slot.room:
+                    done(slot.row, slot.generated + [token])
+                    del active[seq]
+                    continue
+                slot.generated.append(token)
+                step.append((token, len(slot.prompt) + len(slot.generated) - 1, seq, True))
+            if step:
+                self._decode(step)
+                for k, (_, _, seq, _) in enumerate(step):
+                    active[seq].logits = self._logits(k)
+
+    def close(self) -> None:
+        if getattr(self, "_batch", None) is not None:
+            self._lc.llama_batch_free(self._batch)
+            self._batch = None
+        if self.ctx:
+            self._lc.llama_free(self.ctx)
+            self.ctx = None
+        if self._adapter:
+            self._lc.llama_adapter_lora_free(self._adapter)
+            self._adapter = None
