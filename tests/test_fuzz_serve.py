@@ -24,7 +24,7 @@ PATHS = ["/chat/completions", "/completions", "/embeddings"]
 FIELDS = ["model", "messages", "prompt", "input", "max_tokens", "max_completion_tokens", "temperature", "top_p",
           "seed", "stream", "stream_options", "n", "stop", "echo", "encoding_format", "role", "content"]
 
-scalar = st.one_of(st.none(), st.booleans(), st.integers(-3, 5), st.integers(), st.floats(allow_nan=False),
+scalar = st.one_of(st.none(), st.booleans(), st.integers(-3, 5), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
                    st.text(max_size=12), st.sampled_from(["base", "tuned", "user", "assistant", "text", "float"]))
 json_value = st.recursive(scalar, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                           st.dictionaries(st.sampled_from(FIELDS + ["type", "text"]),
@@ -73,6 +73,8 @@ def test_random_json_bodies_get_an_answer_or_a_4xx(server, payload, path):
 
 @settings(FUZZ, max_examples=1000)
 @given(raw=st.one_of(st.binary(max_size=64), st.text(max_size=40).map(str.encode),
+                     st.sampled_from([b'{"model": "base", "messages": [{"role": "user", "content": "hi"}], '
+                                      b'"temperature": ' + v + b'}' for v in (b"NaN", b"Infinity", b"-Infinity", b"1e999")]),
                      st.integers(1, 60).map(lambda n: json.dumps({"model": "base", "messages": [
                          {"role": "user", "content": "hi"}], "max_tokens": 1})[:n].encode())),
        path=st.sampled_from(PATHS))
