@@ -8,7 +8,8 @@ lighting, camera, parameters), written as a User,Prompt CSV like the shared Midj
 2% exact copies and 3% near duplicates (a changed parameter, a typo, a word added or dropped, on both
 sides) injected at random positions. Each run is a fresh subprocess with `--src` first on sys.path, so
 the same script times main's code and this branch's side by side; `--cap` kills a run that takes longer
-(reported as "> cap"). Peak RSS is the child's ru_maxrss; CPU is its user + system time (all
+(reported as "> cap"). The stages of one source tree run in one project folder, in order, as a user runs
+them: `prepare` after `inspect` finds the token counts inspect cached (data/token_cache.py). Peak RSS is the child's ru_maxrss; CPU is its user + system time (all
 threads), which other engineers' load disturbs far less than wall time. The tokenizer is the
 config's model (the bundled SmolLM2 by default), as in a real run.
 """
@@ -91,9 +92,10 @@ def main() -> None:
         for n in args.rows:
             csv_path = Path(tmp) / f"rows{n}.csv"
             write_csv(csv_path, make_rows(n))
+            roots = {src: Path(tempfile.mkdtemp(dir=tmp)) for src in args.src}
             for stage in args.stages:
                 for src in args.src:
-                    root = Path(tempfile.mkdtemp(dir=tmp))
+                    root = roots[src]  # one project per source tree: prepare follows inspect, as a user runs them
                     load = os.getloadavg()[0]
                     r = {"rows": n, "stage": stage, "src": src, "load_1m": round(load, 2),
                          **run_stage(src, stage, csv_path, root, args.cap)}

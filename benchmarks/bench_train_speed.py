@@ -181,8 +181,29 @@ def step_profile(cfg, n_steps: int, threads: list[int], compile_too: bool) -> No
     torch.set_num_threads(before)
 
 
+def _sample_rss(pid: int) -> threading.Thread:
+    """A thread recording the RSS (GB) of process `pid` every 0.25 s in .samples until .stop is set."""
+    import psutil
+
+    thread = threading.Thread(daemon=True)
+    thread.samples, thread.stop = [], threading.Event()
+
+    def run() -> None:
+        proc = psutil.Process(pid)
+        while not thread.stop.is_set():
+            try:
+                thread.samples.append(proc.memory_info().rss / 1e9)
+            except psutil.Error:
+                return
+            thread.stop.wait(0.25)
+
+    thread.run = run
+    thread.start()
+    return thread
+
+
 def memory_profile(root: Path, n_rows: int, csv_path: Path) -> None:
-    """Peak RSS of `tailor train` (3 steps) and `tailor compare` as separate processes, on n_rows rows
+    """Peak RSS of `tailor train` (4 steps) and `tailor compare` as separate processes, on n_rows rows
     shaped like the issue's 400-row project (two Midjourney rows joined: ~130 tokens median)."""
     import csv
 
@@ -205,11 +226,22 @@ def memory_profile(root: Path, n_rows: int, csv_path: Path) -> None:
     tailor = [sys.executable, "-c", "from tailorkit.cli import run; run()"]
     env = {**os.environ, "TAILOR_QUIET": "1", "HF_HUB_OFFLINE": "1"}
     for step in (["data", "prepare"], ["train"], ["compare"]):
-        with PeakRSS() as mem:
-            t0 = time.perf_counter()
-            done = subprocess.run(tailor + step + ["-c", str(proj / "tailor.yaml")], env=env, capture_output=True, text=True)
-        status = "ok" if done.returncode == 0 else f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
-        print(f"  tailor {' '.join(step):<13} peak RSS {mem.gb:5.2f} GB  {time.perf_counter() - t0:6.1f}s  {status}  ({load_avg()})")
+        t0 = time.perf_counter()
+        err = tempfile.TemporaryFile()
+        child = subprocess.Popen(tailor + step + ["-c", str(proj / "tailor.yaml")], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=err)
+        timeline = _sample_rss(child.pid)
+        # wait4: the peak RSS of this child alone (this process holds the A/B legs' memory)
+        _, status_code, usage = os.wait4(child.pid, 0)
+        timeline.stop.set()
+        timeline.join()
+        child.returncode = os.waitstatus_to_exitcode(status_code)
+        err.seek(0)
+        tail = err.read().decode(errors="replace").strip()[-300:]
+        status = "ok" if child.returncode == 0 else f"exit {child.returncode}: {tail}"
+        print(f"  tailor {' '.join(step):<13} peak RSS {usage.ru_maxrss / 1e6:5.2f} GB  {time.perf_counter() - t0:6.1f}s  "
+              f"{status}  ({load_avg()})")
+        print("    RSS over time (GB, every 2 s): " + " ".join(f"{gb:.2f}" for gb in timeline.samples[::8]))
 
 
 def main() -> int:
