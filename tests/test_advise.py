@@ -20,7 +20,7 @@ def _project(root, tiny_model_dir, **extra):
     return root / "tailor.yaml"
 
 
-def test_advise_facts_task_retrieval_wins(tiny_model_dir, tmp_path, capsys):
+def test_advise_facts_task_four_routes_and_the_recommendation(tiny_model_dir, tmp_path, capsys):
     config = _project(tmp_path, tiny_model_dir)
     assert main(["advise", "-c", str(config), "--minutes", "5", "--docs", "docs"]) == 0
     out = capsys.readouterr().out
@@ -35,9 +35,9 @@ def test_advise_facts_task_retrieval_wins(tiny_model_dir, tmp_path, capsys):
         assert routes[name]["extractive_rate"] == 1.0
         assert routes[name]["similarity"] > routes["base"]["similarity"] + 0.2
         assert routes[name]["prompt_tokens"] > routes["base"]["prompt_tokens"]
-    rec = doc["recommendation"]
-    assert rec["route"] in ("base+retrieval", "tuned+retrieval") and rec["metric"] == "similarity"
-    assert f"{routes[rec['route']]['similarity']:.3f}" in rec["headline"]
+    rec = doc["recommendation"]  # no checks, no judge: the references' NLL decides (a random model: any route)
+    assert rec["metric"] == "nll" and routes[rec["route"]]["nll"] <= min(r["nll"] for r in routes.values()) + 0.05
+    assert f"{routes[rec['route']]['nll']:.3f}" in rec["headline"]
     assert doc["judge"] == {"enabled": False} and "judge: off" in out and "recommendation:" in out
     assert doc["train"]["steps"] >= 2 and (folder / "pilot" / "adapter").exists()
     html = (folder / "advise.html").read_text()
@@ -65,3 +65,25 @@ def test_advise_missing_docs_folder(tiny_model_dir, tmp_path, capsys):
     config = _project(tmp_path, tiny_model_dir)
     assert main(["advise", "-c", str(config), "--docs", "nope"]) == 2
     assert "advise.docs" in capsys.readouterr().err
+
+
+def _routes(**figures):
+    base = {"similarity": 0.5, "nll": 2.0, "prompt_tokens": 40, "latency_s": 0.2}
+    return {name: {**base, **figures.get(name.replace("+", "_"), {})}
+            for name in ("base", "base+retrieval", "tuned", "tuned+retrieval")}
+
+
+def test_recommendation_prefers_checks_then_nll_over_similarity_and_the_simplest_of_equals():
+    from tailorkit.advise.recommend import recommend
+
+    # the facts task measured with the bundled model: similarity favours the tuned format, NLL the facts
+    facts = _routes(base={"similarity": 0.674, "nll": 1.68}, base_retrieval={"similarity": 0.766, "nll": 0.55, "prompt_tokens": 429},
+                    tuned={"similarity": 0.802, "nll": 0.85}, tuned_retrieval={"similarity": 0.766, "nll": 0.26, "prompt_tokens": 429})
+    rec = recommend(facts)
+    assert rec["route"] == "tuned+retrieval" and rec["metric"] == "nll" and "0.260 vs 0.550" in rec["headline"]
+    assert "+389 prompt tokens" in rec["headline"] and "Retrieval adds 389 prompt tokens" in rec["reason"]
+    close = _routes(base_retrieval={"nll": 1.03, "prompt_tokens": 300}, tuned={"nll": 1.0})
+    assert recommend(close)["route"] == "base+retrieval"  # within 0.05 nats and simpler than training
+    checked = {k: {**v, "checks_all": c} for (k, v), c in zip(facts.items(), (0.1, 0.4, 0.9, 0.92))}
+    rec = recommend(checked)
+    assert rec["metric"] == "checks_all" and rec["route"] == "tuned" and "90%" in rec["headline"]

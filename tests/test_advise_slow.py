@@ -35,8 +35,9 @@ def test_advise_facts_task_bundled_model(tmp_path, capsys):
         _print("facts task", result)
     routes = result.routes
     assert result.recommendation["route"] in ("base+retrieval", "tuned+retrieval")
-    best_retrieval = max(routes["base+retrieval"]["similarity"], routes["tuned+retrieval"]["similarity"])
-    assert best_retrieval > max(routes["base"]["similarity"], routes["tuned"]["similarity"]) + 0.1
+    assert result.recommendation["metric"] == "nll"  # similarity cannot tell a right fact from a wrong one
+    best_retrieval = min(routes["base+retrieval"]["nll"], routes["tuned+retrieval"]["nll"])
+    assert best_retrieval < min(routes["base"]["nll"], routes["tuned"]["nll"]) - 0.1
 
 
 def test_advise_midjourney_rows_bundled_model(tmp_path, capsys):

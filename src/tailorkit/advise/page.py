@@ -50,7 +50,7 @@ def _bars(doc: dict[str, Any]) -> str:
     if key == "judge_win_rate":
         values["base"] = 0.5
     top = max((v for v in values.values() if v is not None), default=1.0) or 1.0
-    scale = 1.0 if key in ("checks_all", "judge_win_rate") else top * 1.1
+    scale = 1.0 if key in ("checks_all", "judge_win_rate") else top * 1.1  # NLL: the shortest bar is the best
     parts = []
     for i, name in enumerate(ROUTES):
         v = values[name] or 0.0
