@@ -137,6 +137,13 @@ def test_batched_decoding_equals_one_at_a_time(tiny):
         together = engine.generate(convs, gen, batch_size=3, show_progress=False)
         assert together == alone
     assert {g.finish_reason for g in alone} <= {"stop", "length"} and alone[0].n_tokens <= 20
+    words = ["owl"] * 600
+    while engine.count_tokens([{"role": "user", "content": " ".join(words)}]) < engine.context_length - 6:
+        words.append("owl")
+    edge = [[{"role": "user", "content": " ".join(words)}], convs[0]]  # room for a few tokens only
+    gen = GenerationConfig(max_new_tokens=40, repetition_penalty=1.0, no_repeat_ngram_size=0)
+    alone, together = (engine.generate(edge, gen, batch_size=b, show_progress=False) for b in (1, 2))
+    assert together == alone and alone[0].prompt_tokens + alone[0].n_tokens <= engine.context_length
     engine.close()
 
 

@@ -40,7 +40,8 @@ class BatchDecoder:
     """A llama.cpp context with `slots` sequences on `llm`'s model (and its LoRA adapter, if any)."""
 
     def __init__(self, llama_cpp, llm, *, slots: int, per_slot: int, n_threads: int, adapter_path: str | None):
-        self._lc, self.slots = llama_cpp, slots
+        """per_slot: the most tokens (prompt + answer) a row may reach; a slot's KV cells are rounded up."""
+        self._lc, self.slots, self.limit = llama_cpp, slots, per_slot
         self.per_slot = -(-per_slot // CTX_ROUND) * CTX_ROUND
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = self.per_slot * slots
@@ -103,7 +104,7 @@ class BatchDecoder:
             for seq in range(self.slots):
                 if seq not in active and queue:
                     row = queue.pop()
-                    room = min(gen.max_new_tokens, self.per_slot - len(prompts[row]))
+                    room = min(gen.max_new_tokens, self.limit - len(prompts[row]))
                     active[seq] = _Slot(row, list(prompts[row]), room, np.random.default_rng(gen.seed))
                     self._start(seq, active[seq])
             step: list[tuple[int, int, int, bool]] = []
