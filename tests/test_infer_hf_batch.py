@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from tailorkit.config.generation import GenerationConfig
 from tailorkit.infer.hf import HFEngine
-from tailorkit.infer.hf_batch import IncrementalText, RowSpec
+from tailorkit.infer.hf_batch import RowSpec
+from tailorkit.infer.text import IncrementalText
 from tailorkit.infer.hf_generate import render_prompt
 from tailorkit.models import load_model, load_tokenizer
 

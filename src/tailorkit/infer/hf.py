@@ -13,7 +13,8 @@ from collections.abc import Iterator, Sequence
 
 from ..config.generation import GenerationConfig
 from .engine import Conversation, Delta, Engine, Generation
-from .hf_batch import IncrementalText, RowResult, RowSpec, generate_rows
+from .hf_batch import RowResult, RowSpec, generate_rows
+from .text import IncrementalText
 from .hf_generate import count_tokens, generate, terminator_ids
 
 

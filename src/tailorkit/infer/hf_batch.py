@@ -44,31 +44,6 @@ class RowResult:
     stopped: bool  # True: the model produced a terminator; False: budget or cancel
 
 
-class IncrementalText:
-    """Turns a growing list of token ids into text pieces: each `add` returns the new text since the
-    last piece ('' while a multi-byte character is incomplete or only whitespace came); `finish` returns the rest of the final,
-    stripped text, so the pieces always concatenate to `decode(ids).strip()`."""
-
-    def __init__(self, tokenizer) -> None:
-        self.tokenizer = tokenizer
-        self.ids: list[int] = []
-        self.sent = ""
-
-    def add(self, token_id: int) -> str:
-        self.ids.append(token_id)
-        # trailing whitespace waits for the next word (the final text is stripped), and an incomplete
-        # UTF-8 sequence waits for the token that completes it
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True).strip()
-        if text.endswith("\ufffd") or not text.startswith(self.sent) or len(text) <= len(self.sent):
-            return ""
-        piece, self.sent = text[len(self.sent):], text
-        return piece
-
-    def finish(self, text: str | None = None) -> str:
-        final = self.tokenizer.decode(self.ids, skip_special_tokens=True).strip() if text is None else text
-        return final[len(self.sent):] if final.startswith(self.sent) else ""
-
-
 def _row_sampler(specs: Sequence[RowSpec], device):
     """A logits processor that samples each sampling row with its own generator and leaves only the
     chosen token finite, so greedy decoding picks it; greedy rows pass through untouched."""

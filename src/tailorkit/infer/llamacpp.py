@@ -33,7 +33,7 @@ from ..progress import progress
 from .engine import Conversation, Delta, Engine, Generation
 from .gguf_meta import gguf_metadata
 from .hf_generate import count_tokens, render_prompt
-from .text import TextDeltas
+from .text import IncrementalText
 
 INSTALL = "pip install 'tailorkit[llamacpp]' (builds llama-cpp-python from source, about 5 minutes)"
 DEFAULT_MAX_CTX = 8192
@@ -197,16 +197,16 @@ class LlamaCppEngine(Engine):
 
     def stream(self, conversation: Conversation, gen: GenerationConfig) -> Iterator[Delta]:
         prompt = render_prompt(self.tokenizer, conversation, 0)
-        deltas = TextDeltas(self.tokenizer)
+        deltas = IncrementalText(self.tokenizer)
         with self._lock:
             stopped = False
             for token in self.token_ids(prompt, gen):
                 if token in self._stops:
                     stopped = True
                     break
-                yield Delta(deltas.push(token), n_tokens=len(deltas.ids))
+                yield Delta(deltas.add(token), n_tokens=len(deltas.ids))
         text = self.tokenizer.decode(deltas.ids, skip_special_tokens=True).strip()
-        yield Delta(deltas.rest(text), "stop" if stopped else "length", len(deltas.ids), len(prompt))
+        yield Delta(deltas.finish(text), "stop" if stopped else "length", len(deltas.ids), len(prompt))
 
     def count_tokens(self, conversation_or_text: Conversation | str) -> int:
         return count_tokens(self.tokenizer, conversation_or_text)

@@ -22,7 +22,8 @@ import time
 from dataclasses import dataclass
 
 from ..config.generation import GenerationConfig
-from ..infer.hf_batch import IncrementalText, RowSpec
+from ..infer.hf_batch import RowSpec
+from ..infer.text import IncrementalText
 from .schemas import APIError
 
 BURST_WAITS = 5  # a batch waits at most this many batch_wait_ms for a burst of arrivals
