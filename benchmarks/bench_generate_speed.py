@@ -62,7 +62,9 @@ def bench_model(cfg, which: str, engines: list[str], convs, gen, batch_size: int
     for name in engines:
         t0 = time.perf_counter()
         try:
-            opened[name] = open_engine(cfg, which, engine=name)
+            opened[name] = open_engine(cfg, which, engine=name.removesuffix("-nocache"))
+            if name.endswith("-nocache"):  # llama.cpp without its prompt-prefix KV cache
+                opened[name].prefix_cache = False
         except TailorError as exc:
             print(f"  {which}/{name}: cannot open ({exc.one_line()}); skipped", flush=True)
             continue
@@ -88,7 +90,9 @@ def main() -> int:
     ap.add_argument("project", type=Path)
     ap.add_argument("--rows", type=int, default=16)
     ap.add_argument("--models", default="base,tuned", help="comma-separated: base, tuned, run names")
-    ap.add_argument("--engines", default="hf,llamacpp", help="comma-separated, the first is timed twice (A, B, A)")
+    ap.add_argument("--engines", default="hf,llamacpp",
+                    help="comma-separated, the first is timed twice (A, B, A); llamacpp-nocache is llama.cpp "
+                         "without its prompt-prefix cache")
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=1, help="prompts per generate call (1 = one at a time)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")

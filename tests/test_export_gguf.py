@@ -9,6 +9,7 @@ import re
 import pytest
 
 from tailorkit.cli import main
+from tailorkit.config.generation import GenerationConfig
 from tailorkit.export import export
 from test_evaluate_support import PAIRS, load_tiny, make_run
 from test_evaluate_support import one_thread  # noqa: F401  (fixture)
@@ -40,6 +41,9 @@ def test_full_run_exports_a_checked_gguf_and_modelfile(full_run, full_export):
     assert side["prompts"] == n and side["token_identical"] == n and side["mismatches"] == []
     assert side["hf_self_stopped"] == side["gguf_self_stopped"] == n  # every answer stops
     assert report["prompt_text_tokenizes_identically"] == n
+    gen = full_run.generation  # the project's decoding at temperature 0, penalties included
+    assert report["decoding"] == (f"greedy, repetition_penalty {gen.repetition_penalty}, "
+                                  f"no_repeat_ngram_size {gen.no_repeat_ngram_size}")
     record = json.loads((out / "gguf.json").read_text())
     assert record["check_passed"] is True and record["end_tokens"] == ["<|im_end|>"]
     assert any("3/3 token-identical" in line for line in full_export.check_lines())
@@ -87,8 +91,9 @@ def test_a_gguf_that_lost_its_stop_token_fails_the_check(full_run, full_export, 
     model, tok = load_tiny(full_run.run_dir / "adapter")
     vocab = build_vocab(tok, model.get_input_embeddings().num_embeddings, [tok.convert_tokens_to_ids("<|endoftext|>")])
     bad = write_model_gguf(model, vocab, tmp_path / "bad.gguf", quant="f32", show_progress=False)
+    gen = GenerationConfig(max_new_tokens=40)
     report = check_gguf(full_run.run_dir / "adapter", full_run.run_dir / "data" / "test.jsonl", bad,
-                        max_new_tokens=40, show_progress=False)
+                        generation=gen, show_progress=False)
     assert report["passed"] is False and "stopped by itself and the other did not" in report["message"]
     side = report["sides"][0]
     assert side["gguf_self_stopped"] == 0 and side["hf_self_stopped"] == len(PAIRS)

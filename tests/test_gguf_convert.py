@@ -7,6 +7,7 @@ import pytest
 
 from tailorkit.config.generation import GenerationConfig
 from tailorkit.errors import ConfigError, ModelError
+from tailorkit.infer.llamacpp_batch import shared_prefix
 from test_evaluate_support import load_tiny
 from test_evaluate_support import one_thread  # noqa: F401  (fixture)
 
@@ -122,6 +123,13 @@ def test_merged_gguf_logits_and_greedy_tokens_equal_hf(tiny):
     engine.close()
 
 
+def test_shared_prefix_leaves_each_prompt_a_token():
+    assert shared_prefix([list(range(20)), list(range(20))]) == 19
+    assert shared_prefix([list(range(20)), list(range(12)) + [99]]) == 12
+    assert shared_prefix([list(range(20)), list(range(7)) + [99]]) == 0  # below MIN_SHARED: not worth a slot
+    assert shared_prefix([list(range(20))]) == 0
+
+
 def test_batched_decoding_equals_one_at_a_time(tiny):
     """More prompts than slots, a prompt longer than one llama.cpp batch (chunked prefill), the token cap,
     penalties and seeded sampling: every row as when decoded alone."""
@@ -130,12 +138,18 @@ def test_batched_decoding_equals_one_at_a_time(tiny):
     convs = [[{"role": "user", "content": p}] for p in PROMPTS]
     convs += [[{"role": "user", "content": f"{PROMPTS[i % 3]} number {i}"}] for i in range(3)]
     convs.append([{"role": "user", "content": " ".join(["copper steampunk owl"] * 60)}])
+    system = {"role": "system", "content": "You turn a plain request into a Midjourney prompt."}
+    convs = [[system, *conv] for conv in convs]  # a common prefix: evaluated once, copied into each slot
     assert engine.count_tokens(convs[-1]) > 512
     for gen in (GenerationConfig(max_new_tokens=30), GenerationConfig(max_new_tokens=5),
                 GenerationConfig(max_new_tokens=20, temperature=0.9, seed=4)):
         alone = engine.generate(convs, gen, batch_size=1, show_progress=False)
+        before = engine.prefix_reused
         together = engine.generate(convs, gen, batch_size=3, show_progress=False)
         assert together == alone
+        shared = shared_prefix([tok.apply_chat_template(c, add_generation_prompt=True, tokenize=True,
+                                                        return_dict=False) for c in convs])
+        assert shared >= 8 and engine.prefix_reused - before == shared * (len(convs) - 1)  # the system turn, once
     assert {g.finish_reason for g in alone} <= {"stop", "length"} and alone[0].n_tokens <= 20
     words = ["owl"] * 600
     while engine.count_tokens([{"role": "user", "content": " ".join(words)}]) < engine.context_length - 6:
@@ -145,6 +159,32 @@ def test_batched_decoding_equals_one_at_a_time(tiny):
     alone, together = (engine.generate(edge, gen, batch_size=b, show_progress=False) for b in (1, 2))
     assert together == alone and alone[0].prompt_tokens + alone[0].n_tokens <= engine.context_length
     engine.close()
+
+
+def test_prompt_prefix_cache_answers_as_a_fresh_context(tiny):
+    """One prompt after another on the engine's own context: the KV cells of the prefix a prompt shares
+    with the previous call (the system turn; a chat's earlier turns) are kept, not evaluated again, and
+    the answers are those of a fresh context: a chat's next turn, the same prompt again, a shorter one."""
+    _, tok, path = tiny
+    gen = GenerationConfig(max_new_tokens=12)
+    first = [{"role": "system", "content": "You write Midjourney prompts."}, {"role": "user", "content": PROMPTS[0]}]
+    warm = _engine(path, tok)
+    answer = warm.generate([first], gen, show_progress=False)[0]
+    assert warm.prefix_reused == 0
+    chat = first + [{"role": "assistant", "content": answer.text}, {"role": "user", "content": PROMPTS[1]}]
+    convs = [chat, chat, first[:1] + [{"role": "user", "content": "owl"}], [{"role": "user", "content": PROMPTS[2]}]]
+    reused = []
+    for conv in convs:
+        before = warm.prefix_reused
+        got = warm.generate([conv], gen, show_progress=False)[0]
+        reused.append(warm.prefix_reused - before)
+        fresh = _engine(path, tok)
+        assert got == fresh.generate([conv], gen, show_progress=False)[0]
+        fresh.close()
+    assert reused[0] >= warm.count_tokens(first) - 1  # the whole first turn
+    assert reused[1] == warm.count_tokens(chat) - 1  # the same prompt: only its last token again
+    assert 0 < reused[2] < warm.count_tokens(first) and reused[3] < reused[2]
+    warm.close()
 
 
 def test_lora_adapter_gguf_on_base_equals_merged(tiny, lora):

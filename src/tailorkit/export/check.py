@@ -1,5 +1,9 @@
 """Export checks itself: the run's test prompts answered by the tuned HF model and by the exported GGUF
-(llama.cpp), pure greedy (no penalties), token by token.
+(llama.cpp), greedy (temperature 0) with the project's repetition penalty and no-repeat n-gram size (the
+decoding compare and the Modelfile use; both backends apply them by the same formula over the generated
+tokens, so a faithful GGUF still answers token for token alike), token by token. Pure greedy without
+penalties makes a small model loop until max_new_tokens on most prompts, so "does it stop by itself"
+would say little about the export; `penalties=False` checks that way.
 
 Reported (export/gguf_check.json): how many answers are token-identical, how many stop by themselves on
 each side, the first divergence of each mismatch (position and the two tokens), and whether llama.cpp
@@ -68,18 +72,24 @@ def _compare(side: SideBySide, index: int, hf_ids: list[int], lc_ids: list[int],
                             "hf_tokens": len(hf_ids), "gguf_tokens": len(lc_ids)})
 
 
-def check_gguf(adapter_dir: Path, test_file: Path, gguf_path: Path, *, max_new_tokens: int,
-               lora: Path | None = None, lora_base: Path | None = None, max_rows: int = MAX_ROWS,
-               show_progress: bool = True) -> dict:
-    """Run the check; returns the report (passed, sides, prompt tokenisation) for gguf_check.json."""
+def check_gguf(adapter_dir: Path, test_file: Path, gguf_path: Path, *, generation: GenerationConfig,
+               penalties: bool = True, lora: Path | None = None, lora_base: Path | None = None,
+               max_rows: int = MAX_ROWS, show_progress: bool = True) -> dict:
+    """Run the check with `generation`'s max_new_tokens and (unless penalties=False) its repetition
+    penalty and no-repeat n-gram size, at temperature 0; returns the report (passed, sides, prompt
+    tokenisation) for gguf_check.json."""
     from ..data.example import read_examples
     from ..infer.llamacpp import LlamaCppEngine
     from ..infer.loading import load_tuned
     from ..progress import progress
     from ..infer.hf_generate import render_prompt, terminator_ids
 
-    gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0, repetition_penalty=1.0,
-                           no_repeat_ngram_size=0)
+    update = {"temperature": 0.0, "seed": 0}
+    if not penalties:
+        update |= {"repetition_penalty": 1.0, "no_repeat_ngram_size": 0}
+    gen = generation.model_copy(update=update)
+    decoding = (f"greedy, repetition_penalty {gen.repetition_penalty}, no_repeat_ngram_size "
+                f"{gen.no_repeat_ngram_size}" + (", penalize_prompt" if gen.penalize_prompt else ""))
     convs = [ex.prompt_messages() for ex in read_examples(test_file)][:max_rows]
     model, tok = load_tuned(adapter_dir, device="cpu")
     setups = [("merged GGUF", gguf_path, None)]
@@ -107,7 +117,7 @@ def check_gguf(adapter_dir: Path, test_file: Path, gguf_path: Path, *, max_new_t
         for _, engine in engines:
             engine.close()
     bad = sides[0].stop_disagreements
-    report = {"passed": bad == 0, "rows": len(convs), "max_new_tokens": max_new_tokens, "decoding": "greedy",
+    report = {"passed": bad == 0, "rows": len(convs), "max_new_tokens": gen.max_new_tokens, "decoding": decoding,
               "prompt_text_tokenizes_identically": text_ok, "sides": [s.to_dict() for s in sides],
               "summary": [s.line() for s in sides]}
     if bad:

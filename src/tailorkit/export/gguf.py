@@ -85,7 +85,7 @@ def run_check(cfg: TailorConfig, src: Path, out: Path, record: dict) -> dict:
         else:
             lora = out / record["lora"] if record.get("lora") else None
             base = Path(record["lora_base"]) if record.get("lora_base") else None
-            report = check_gguf(src, test, out / record["model"], max_new_tokens=cfg.generation.max_new_tokens,
+            report = check_gguf(src, test, out / record["model"], generation=cfg.generation,
                                 lora=lora, lora_base=base, max_rows=cfg.export.check_rows)
     (out / CHECK_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     record["check_passed"] = report.get("passed")
