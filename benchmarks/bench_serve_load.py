@@ -14,6 +14,7 @@ before and after. Exit status 1 when any request failed or any stream was incomp
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_serve_load.py            # bundled model, 32 clients
     PYTHONPATH=src .venv/bin/python benchmarks/bench_serve_load.py --model tiny
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_serve_load.py --engine llamacpp --slots 8
 """
 from __future__ import annotations
 
@@ -43,13 +44,14 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def start_server(root: Path, model: str, batch: int, port: int, threads: int | None) -> subprocess.Popen:
+def start_server(root: Path, model: str, batch: int, port: int, threads: int | None, engine: str = "hf",
+                 slots: int = 4) -> subprocess.Popen:
     import yaml
 
     (root / "tailor.yaml").write_text(yaml.safe_dump({
         "model": {"base": model}, "generation": {"max_new_tokens": 64},
-        "serve": {"engine": "hf", "max_batch_size": batch, "batch_wait_ms": 20, "max_tokens_limit": 1024,
-                  "request_timeout_s": 1800}}))  # a crowded machine is slow, not broken
+        "serve": {"engine": engine, "max_batch_size": batch, "llamacpp_slots": slots, "batch_wait_ms": 20,
+                  "max_tokens_limit": 1024, "request_timeout_s": 1800}}))  # a crowded machine is slow, not broken
     env = dict(os.environ, TAILOR_QUIET="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
@@ -115,7 +117,9 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=64)
     ap.add_argument("--single", type=int, default=3, help="requests in each 1-client phase")
     ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--batch", type=int, default=32, help="serve.max_batch_size")
+    ap.add_argument("--batch", type=int, default=32, help="serve.max_batch_size (HF backend)")
+    ap.add_argument("--engine", default="hf", choices=["hf", "llamacpp"], help="the server's backend")
+    ap.add_argument("--slots", type=int, default=4, help="serve.llamacpp_slots (llama.cpp backend)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads in the server (OMP_NUM_THREADS); 1 is faster on a crowded machine")
     args = ap.parse_args()
@@ -137,7 +141,7 @@ def main() -> int:
 
             model = str(build_tiny_model(root / "tiny-model"))
         port = free_port()
-        proc = start_server(root, model, args.batch, port, args.threads)
+        proc = start_server(root, model, args.batch, port, args.threads, args.engine, args.slots)
         url = f"http://127.0.0.1:{port}/v1"
         try:
             deadline = time.time() + 300
@@ -163,7 +167,8 @@ def main() -> int:
             proc.terminate()
             proc.wait(timeout=30)
     single = (a1["tokens_per_s"] + a2["tokens_per_s"]) / 2
-    report = {"model": args.model, "max_tokens": args.max_tokens, "batch": args.batch, "threads": args.threads,
+    report = {"model": args.model, "engine": args.engine, "max_tokens": args.max_tokens, "batch": args.batch,
+              "slots": args.slots if args.engine == "llamacpp" else None, "threads": args.threads,
               "single_client": [a1, a2], "concurrent": b,
               "speedup_vs_1_client": round(b["tokens_per_s"] / single, 2) if single else None,
               "server_stats": health.get("models"), "uptime_before": load_before, "uptime_after": load_after}

@@ -14,7 +14,7 @@ from tailorkit.config import build_config
 
 # no repetition controls: greedy on the random tiny model then runs to max_tokens without stopping,
 # which the cancel, time-limit and SIGTERM tests need
-# engine hf: these tests exercise HF's dynamic batching and raw-text completions (llama.cpp is a queue)
+# engine hf: these tests exercise HF's dynamic batching (llama.cpp's slots: test_serve_slots.py)
 LONG = {"max_new_tokens": 8, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "engine": "hf"}
 
 

@@ -35,6 +35,10 @@ class ServeConfig(Section):
         None, description="backend: hf, llamacpp, auto, or vllm (runs vLLM's own OpenAI server with every run "
                           "as a LoRA module; GPU, installed by you); unset = generation.engine")
     max_batch_size: int = Field(16, ge=1, description="HF backend: most requests to one model generated together")
+    llamacpp_slots: int = Field(
+        4, ge=1, le=64, description="llama.cpp backend: requests to one model decoded together (continuous "
+                                    "batching); each slot keeps a full context of KV cache (SmolLM2-135M at 8192 "
+                                    "tokens: 180 MB per slot)")
     batch_wait_ms: float = Field(
         15.0, ge=0.0, description="HF backend: after a request arrives, how long to wait for more to batch with it")
     max_tokens_limit: int = Field(2048, ge=1, description="largest max_tokens a request may ask for")

@@ -199,17 +199,15 @@ class LlamaCppEngine(Engine):
                     out[row] = self._finish(prompts[row], ids)
                     bar.advance(task)
 
-                from .llamacpp_batch import BatchDecoder, shared_prefix
+                from .llamacpp_batch import shared_prefix
 
                 longest = max(map(len, prompts))
                 with self._lock:
-                    decoder = BatchDecoder(self._llama_cpp, self.llm, slots=min(batch_size, len(prompts)),
-                                           per_slot=min(self.llm.n_ctx(), longest + gen.max_new_tokens),
-                                           n_threads=self.n_threads,
-                                           adapter_path=str(self.lora_path) if self.lora_path else None,
-                                           shared=self.prefix_cache and shared_prefix(prompts) > 0)
+                    decoder = self.batch_decoder(min(batch_size, len(prompts)),
+                                                 per_slot=min(self.llm.n_ctx(), longest + gen.max_new_tokens),
+                                                 shared=self.prefix_cache and shared_prefix(prompts) > 0)
                     try:
-                        decoder.run(prompts, gen, set(self._stops), penalize, pick, done)
+                        decoder.run(prompts, gen, done)
                         self.prefix_reused += decoder.prefix_reused
                     finally:
                         decoder.close()
@@ -218,6 +216,18 @@ class LlamaCppEngine(Engine):
                     out[row] = self._answer(prompt, gen)
                     bar.advance(task)
         return out  # type: ignore[return-value]
+
+    def batch_decoder(self, slots: int, *, per_slot: int | None = None, shared: bool = False):
+        """A `BatchDecoder` (llamacpp_batch.py) of `slots` sequences on this engine's model and adapter, each
+        up to `per_slot` tokens (default: the engine's context), with this engine's decoding rule. It has
+        its own llama.cpp context, so it may run beside this engine's (the server's continuous batching)."""
+        from .llamacpp_batch import BatchDecoder
+
+        if self.llm is None:
+            raise ModelError("the llama.cpp engine is closed", fix="open a new engine")
+        return BatchDecoder(self._llama_cpp, self.llm, slots=slots, per_slot=per_slot or self.llm.n_ctx(),
+                            n_threads=self.n_threads, adapter_path=str(self.lora_path) if self.lora_path else None,
+                            stops=set(self._stops), penalize=penalize, pick=pick, shared=shared)
 
     def stream(self, conversation: Conversation, gen: GenerationConfig) -> Iterator[Delta]:
         prompt = render_prompt(self.tokenizer, conversation, 0)

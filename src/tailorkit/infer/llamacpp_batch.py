@@ -19,7 +19,7 @@ pass differs, so greedy answers can differ from one-at-a-time ones where two tok
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,24 +47,31 @@ def shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
 
 @dataclass
 class _Slot:
-    row: int
+    row: Hashable  # the caller's key for this sequence
     prompt: list[int]
     room: int  # tokens this row may still generate
+    gen: GenerationConfig
     rng: np.random.Generator
     generated: list[int] = field(default_factory=list)
     logits: np.ndarray | None = None
 
 
 class BatchDecoder:
-    """A llama.cpp context with `slots` sequences on `llm`'s model (and its LoRA adapter, if any)."""
+    """A llama.cpp context with `slots` sequences on `llm`'s model (and its LoRA adapter, if any).
+
+    Two ways to drive it: `run` (a list of prompts, as `generate` does), or `admit` a row whenever a slot
+    is free and call `step` until it is done (the server: requests join the running batch as they come)."""
 
     def __init__(self, llama_cpp, llm, *, slots: int, per_slot: int, n_threads: int, adapter_path: str | None,
-                 shared: bool = False):
+                 stops: set[int], penalize: Callable, pick: Callable, shared: bool = False):
         """per_slot: the most tokens (prompt + answer) a row may reach; a slot's KV cells are rounded up.
+        stops, penalize, pick: the end tokens and the per-token rule of `llamacpp.py`.
         shared: keep one more sequence for the prompts' common prefix (see `run`)."""
         self._lc, self.slots, self.limit = llama_cpp, slots, per_slot
+        self._stops, self._penalize, self._pick = stops, penalize, pick
         self.per_slot = -(-per_slot // CTX_ROUND) * CTX_ROUND
         self._prefix_seq = slots if shared else None
+        self._active: dict[int, _Slot] = {}  # by sequence id
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = self.per_slot * (slots + shared)
         params.n_batch = params.n_ubatch = 512
@@ -77,7 +84,7 @@ class BatchDecoder:
         self.ctx = llama_cpp.llama_init_from_model(llm.model, params)
         if not self.ctx:
             raise ModelError(f"llama.cpp could not make a context for {slots} sequences of {self.per_slot} tokens",
-                             fix="lower compare.batch_size or generation.max_new_tokens")
+                             fix="lower compare.batch_size (serve.llamacpp_slots) or generation.max_new_tokens")
         self._adapter = None
         if adapter_path:
             self._adapter = llama_cpp.llama_adapter_lora_init(llm.model, adapter_path.encode("utf-8"))
@@ -92,6 +99,7 @@ class BatchDecoder:
         self._mem = llama_cpp.llama_get_memory(self.ctx)
         self._n_vocab = llm.n_vocab()
         self.prefix_reused = 0  # prompt tokens the last run did not evaluate again
+        self._shared = 0
 
     def _decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         """One llama_decode of (token, position, slot, wants logits) entries (at most n_batch)."""
@@ -115,44 +123,83 @@ class BatchDecoder:
             part = prompt[begin:begin + self._n_batch]
             self._decode([(t, begin + j, seq, logits and begin + j == len(prompt) - 1) for j, t in enumerate(part)])
 
-    def _start(self, seq: int, slot: _Slot, shared: int) -> None:
-        self._lc.llama_memory_seq_rm(self._mem, seq, -1, -1)
-        if shared:  # the common prefix's KV cells, copied from its own sequence
-            self._lc.llama_memory_seq_cp(self._mem, self._prefix_seq, seq, -1, -1)
-        self._prefill(seq, slot.prompt, shared, logits=True)
-        slot.logits = self._logits(-1)
+    # -- one row at a time: admit / step / drop ------------------------------------------------------
+    @property
+    def active(self) -> int:
+        return len(self._active)
 
-    def run(self, prompts: Sequence[list[int]], gen: GenerationConfig, stops: set[int],
-            penalize: Callable, pick: Callable, done: Callable[[int, list[int]], None]) -> None:
+    def has_room(self) -> bool:
+        return len(self._active) < self.slots
+
+    def admit(self, row: Hashable, prompt: Sequence[int], gen: GenerationConfig) -> None:
+        """Give `row` a free slot and evaluate its prompt (its own tokens after the shared prefix, if any).
+        The prompt must leave room in a slot (`per_slot`)."""
+        seq = next(s for s in range(self.slots) if s not in self._active)
+        prompt = list(prompt)
+        if len(prompt) >= self.limit:
+            raise ModelError(f"a prompt of {len(prompt)} tokens does not fit a slot of {self.limit}",
+                             fix="shorten the conversation")
+        slot = _Slot(row, prompt, min(gen.max_new_tokens, self.limit - len(prompt)), gen,
+                     np.random.default_rng(gen.seed))
+        self._lc.llama_memory_seq_rm(self._mem, seq, -1, -1)
+        if self._shared:  # the common prefix's KV cells, copied from its own sequence
+            self._lc.llama_memory_seq_cp(self._mem, self._prefix_seq, seq, -1, -1)
+        self._prefill(seq, prompt, self._shared, logits=True)
+        slot.logits = self._logits(-1)
+        self._active[seq] = slot
+
+    def drop(self, row: Hashable) -> None:
+        """Stop generating for `row` (its client went away); its slot is free for the next admit."""
+        for seq, slot in list(self._active.items()):
+            if slot.row == row:
+                del self._active[seq]
+
+    def step(self) -> list[tuple[Hashable, int, bool]]:
+        """Pick the next token of every active row and evaluate them in one llama_decode.
+        Returns (row, token, finished) per row: finished when the token is an end token (which is then
+        not evaluated) or the row's room is used up; a finished row's slot is free at once."""
+        events: list[tuple[Hashable, int, bool]] = []
+        entries: list[tuple[int, int, int, bool]] = []
+        for seq, slot in list(self._active.items()):
+            token = self._pick(self._penalize(slot.logits, slot.generated, slot.prompt, slot.gen), slot.gen, slot.rng)
+            finished = token in self._stops or len(slot.generated) + 1 >= slot.room
+            events.append((slot.row, token, finished))
+            if finished:
+                del self._active[seq]
+                continue
+            slot.generated.append(token)
+            entries.append((token, len(slot.prompt) + len(slot.generated) - 1, seq, True))
+        if entries:
+            self._decode(entries)
+            for k, (_, _, seq, _) in enumerate(entries):
+                self._active[seq].logits = self._logits(k)
+        return events
+
+    # -- a list of prompts ------------------------------------------------------------------------
+    def run(self, prompts: Sequence[list[int]], gen: GenerationConfig,
+            done: Callable[[int, list[int]], None]) -> None:
         """Generate for every prompt; `done(row, ids)` as each finishes (ids end with the terminator when
         the row stopped). A prompt must leave room in a slot (the caller checks the context). With a
         prefix sequence (`shared=True`), the prompts' common prefix is evaluated once."""
         shared = shared_prefix(prompts) if self._prefix_seq is not None else 0
         if shared:
             self._prefill(self._prefix_seq, list(prompts[0][:shared]), 0, logits=False)
+        self._shared = shared
         self.prefix_reused = shared * max(len(prompts) - 1, 0)
         queue = list(range(len(prompts)))[::-1]
-        active: dict[int, _Slot] = {}
-        while queue or active:
-            for seq in range(self.slots):
-                if seq not in active and queue:
+        ids: dict[int, list[int]] = {}
+        try:
+            while queue or self._active:
+                while queue and self.has_room():
                     row = queue.pop()
-                    room = min(gen.max_new_tokens, self.limit - len(prompts[row]))
-                    active[seq] = _Slot(row, list(prompts[row]), room, np.random.default_rng(gen.seed))
-                    self._start(seq, active[seq], shared)
-            step: list[tuple[int, int, int, bool]] = []
-            for seq, slot in list(active.items()):
-                token = pick(penalize(slot.logits, slot.generated, slot.prompt, gen), gen, slot.rng)
-                if token in stops or len(slot.generated) + 1 >= slot.room:
-                    done(slot.row, slot.generated + [token])
-                    del active[seq]
-                    continue
-                slot.generated.append(token)
-                step.append((token, len(slot.prompt) + len(slot.generated) - 1, seq, True))
-            if step:
-                self._decode(step)
-                for k, (_, _, seq, _) in enumerate(step):
-                    active[seq].logits = self._logits(k)
+                    ids[row] = []
+                    self.admit(row, prompts[row], gen)
+                for row, token, finished in self.step():
+                    ids[row].append(token)
+                    if finished:
+                        done(row, ids.pop(row))
+        finally:
+            self._shared = 0
 
     def close(self) -> None:
         if getattr(self, "_batch", None) is not None:

@@ -117,7 +117,7 @@ def create_app(cfg: TailorConfig, pool: ModelPool | None = None) -> FastAPI:
         _known(pool, body.model, [n for n in pool.chat_models() if n != "kb"])
         served = await _load(pool, body.model)
         if not served.batched:
-            raise APIError(400, f"/v1/completions (raw text) needs the HF backend; model '{body.model}' runs on "
+            raise APIError(400, f"/v1/completions (raw text) needs the HF or llama.cpp backend; model '{body.model}' runs on "
                                 f"{served.engine.name}: use /v1/chat/completions", param="model")
         if body.echo:
             raise APIError(400, "echo is not supported", param="echo")

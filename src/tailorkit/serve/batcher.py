@@ -5,9 +5,12 @@
   `serve.max_batch_size` jobs), and runs them as
   one batched `generate` (`HFEngine.generate_rows`) that streams each row to its own client. Jobs that
   arrive while a batch runs form the next batch (batches are not joined mid-generation).
-- `SerialScheduler` (any other engine, e.g. llama.cpp): a serialized queue, one `engine.stream` at a
-  time. A llama.cpp context is not re-entrant, and on a 2-core CPU parallel slots would share the same
-  cores, so a queue is what this server offers there; batching belongs to the HF backend.
+- `SlotScheduler` (llama.cpp engine, continuous batching): one llama.cpp context with
+  `serve.llamacpp_slots` sequences (`LlamaCppEngine.batch_decoder`); every token step decodes one token of
+  every running request together, and a request that arrives takes a free slot before the next step
+  instead of waiting for the running ones to finish. A finished or cancelled request frees its slot at
+  once. Each slot holds a full context of KV cache (see the config field for its size).
+- `SerialScheduler` (any other engine): a serialized queue, one `engine.stream` at a time.
 
 A job stops early when its client goes away (`Job.cancel`), when it runs past serve.request_timeout_s,
 or when the server stops (the shared stop event): generation checks these once per token.
@@ -216,3 +219,74 @@ class SerialScheduler(Scheduler):
         finally:
             stream.close()
         self._finish(job, finish, n_tokens)
+
+
+class SlotScheduler(Scheduler):
+    """Continuous batching on a llama.cpp engine's `BatchDecoder` (see the module docstring). `Stats.batches`
+    counts decode steps; `largest_batch` the most requests decoded together."""
+
+    def __init__(self, engine, gen_cfg: GenerationConfig, stopping: threading.Event, *, label: str,
+                 slots: int) -> None:
+        self.slots = slots
+        self._decoder = engine.batch_decoder(slots)  # made here: a context that cannot be made fails the load
+        super().__init__(engine, gen_cfg, stopping, label=label)
+
+    def _gen(self, spec: RowSpec) -> GenerationConfig:
+        return self.gen_cfg.model_copy(update={"max_new_tokens": spec.max_new_tokens, "temperature": spec.temperature,
+                                               "top_p": spec.top_p, "seed": spec.seed})
+
+    def _loop(self) -> None:
+        decoder, stops = self._decoder, set(self.engine.stop_ids)
+        running: dict[Job, IncrementalText] = {}
+        try:
+            while not self.stopping.is_set():
+                while decoder.has_room():  # admit: block only when nothing runs
+                    job = self._next(0 if running else 0.2)
+                    if job is None:
+                        break
+                    if self._drop(job):
+                        continue
+                    try:
+                        decoder.admit(job, job.prompt_ids, self._gen(job.spec))
+                    except Exception as exc:  # this request fails, the others go on
+                        self.stats.errors += 1
+                        job.emit("error", APIError(500, f"generation failed ({type(exc).__name__}: {exc})",
+                                                   code="generation_failed"))
+                        continue
+                    running[job] = IncrementalText(self.engine.tokenizer)
+                for job in [j for j in running if j.should_stop(self.stopping)]:
+                    decoder.drop(job)
+                    self._finish(job, "length", len(running.pop(job).ids))
+                if not running:
+                    continue
+                self.stats.batches += 1
+                self.stats.largest_batch = max(self.stats.largest_batch, decoder.active)
+                try:
+                    events = decoder.step()
+                except Exception as exc:  # a failed step fails the requests in it, never the server
+                    self.stats.errors += len(running)
+                    for job in running:
+                        decoder.drop(job)
+                        job.emit("error", APIError(500, f"generation failed ({type(exc).__name__}: {exc})",
+                                                   code="generation_failed"))
+                    running.clear()
+                    continue
+                for job, token, finished in events:
+                    text = running[job]
+                    stopped = token in stops
+                    if not stopped:
+                        piece = text.add(token)
+                        if piece:
+                            job.emit("delta", piece)
+                    if finished:
+                        tail = text.finish()
+                        if tail:
+                            job.emit("delta", tail)
+                        del running[job]
+                        self._finish(job, "stop" if stopped else "length", len(text.ids))
+        finally:
+            for job, text in running.items():
+                self._finish(job, "length", len(text.ids))
+            decoder.close()
+            while (job := self._next(0)) is not None:  # answer whatever is still queued
+                self._finish(job, "length", 0)

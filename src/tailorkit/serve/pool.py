@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..config import TailorConfig
 from ..infer.engine import Engine
-from .batcher import BatchScheduler, Scheduler, SerialScheduler, Stats
+from .batcher import BatchScheduler, Scheduler, SerialScheduler, SlotScheduler, Stats
 
 RESERVED = ("base", "tuned", "kb")
 
@@ -44,7 +44,8 @@ class Served:
 
     @property
     def batched(self) -> bool:
-        return isinstance(self.scheduler, BatchScheduler)
+        """Whether requests reach the scheduler as token ids, batched with others (HF and llama.cpp)."""
+        return isinstance(self.scheduler, (BatchScheduler, SlotScheduler))
 
 
 class ModelPool:
@@ -114,11 +115,14 @@ class ModelPool:
 
     def _scheduler(self, engine: Engine, name: str) -> Scheduler:
         from ..infer.hf import HFEngine
+        from ..infer.llamacpp import LlamaCppEngine
 
         serve = self.cfg.serve
         if isinstance(engine, HFEngine):
             return BatchScheduler(engine, self.cfg.generation, self.stopping, label=name,
                                   max_batch=serve.max_batch_size, wait_s=serve.batch_wait_ms / 1000)
+        if isinstance(engine, LlamaCppEngine):
+            return SlotScheduler(engine, self.cfg.generation, self.stopping, label=name, slots=serve.llamacpp_slots)
         return SerialScheduler(engine, self.cfg.generation, self.stopping, label=name)
 
     def answer_kb(self, question: str):
