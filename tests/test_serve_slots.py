@@ -159,3 +159,6 @@ def test_server_on_llamacpp_streams_chat_and_completions(tiny_model_dir, tmp_pat
         assert raw.usage.completion_tokens <= 5 and raw.choices[0].finish_reason in ("stop", "length")
         stats = srv.pool.stats()["tuned"]
         assert stats["completed"] == len(asks) + 1 and 1 <= stats["largest_batch"] <= 3 and stats["errors"] == 0
+        shared = len(served.engine.tokenizer("<|im_start|>user\nmidjourney prompt for a", add_special_tokens=False)
+                     ["input_ids"])
+        assert stats["prefix_tokens_reused"] >= shared * (len(asks) - 1)  # the requests' common start, evaluated once

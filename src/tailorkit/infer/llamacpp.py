@@ -199,13 +199,11 @@ class LlamaCppEngine(Engine):
                     out[row] = self._finish(prompts[row], ids)
                     bar.advance(task)
 
-                from .llamacpp_batch import shared_prefix
-
                 longest = max(map(len, prompts))
                 with self._lock:
                     decoder = self.batch_decoder(min(batch_size, len(prompts)),
                                                  per_slot=min(self.llm.n_ctx(), longest + gen.max_new_tokens),
-                                                 shared=self.prefix_cache and shared_prefix(prompts) > 0)
+                                                 shared=self.prefix_cache)
                     try:
                         decoder.run(prompts, gen, done)
                         self.prefix_reused += decoder.prefix_reused

@@ -8,9 +8,10 @@ its own context on the `Llama`'s model with one KV slot per sequence (`n_seq_max
 sequence's slot is cleared and given the next prompt at once. Measured on the bundled 135M model
 (Q4_0, 2 cores, 16 prompts x 32 tokens): 80 tok/s one at a time, 150 with 4 slots, 190 with 16.
 
-The prompts' common prefix (the chat template's system turn, a teacher's instructions and examples) is
-evaluated once into a sequence of its own and copied into each slot before the slot's own tokens
-(`llama_memory_seq_cp`: a copy of the KV cells, no forward pass).
+Prompt prefixes are shared (`shared=True`): one more sequence holds the KV cells of a recent prompt, and
+a prompt that starts with at least MIN_SHARED of its tokens (the chat template's system turn, a teacher's
+instructions and examples) gets them copied into its slot (`llama_memory_seq_cp`, a copy of the slot's
+KV buffer, no forward pass) and evaluates only the rest. A prompt that shares less becomes the held one.
 
 Decoding per sequence is exactly the single-sequence rule of `llamacpp.py` (its `penalize` and `pick`,
 a numpy generator seeded with `seed` per row); only the floating-point summation order of a batched
@@ -28,21 +29,7 @@ from ..config.generation import GenerationConfig
 from ..errors import ModelError
 
 CTX_ROUND = 256  # KV cells per slot are rounded up to this
-MIN_SHARED = 8  # a common prefix shorter than this is evaluated per slot (not worth a slot of KV cells)
-
-
-def shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
-    """Length of the prefix all prompts share, leaving every prompt at least one token of its own (its
-    logits start the answer); 0 when shorter than MIN_SHARED or for a single prompt."""
-    if len(prompts) < 2:
-        return 0
-    first, n = prompts[0], min(len(p) for p in prompts) - 1
-    for prompt in prompts[1:]:
-        k = 0
-        while k < n and prompt[k] == first[k]:
-            k += 1
-        n = k
-    return n if n >= MIN_SHARED else 0
+MIN_SHARED = 8  # a shared prefix shorter than this is evaluated again (not worth the copy)
 
 
 @dataclass
@@ -66,7 +53,7 @@ class BatchDecoder:
                  stops: set[int], penalize: Callable, pick: Callable, shared: bool = False):
         """per_slot: the most tokens (prompt + answer) a row may reach; a slot's KV cells are rounded up.
         stops, penalize, pick: the end tokens and the per-token rule of `llamacpp.py`.
-        shared: keep one more sequence for the prompts' common prefix (see `run`)."""
+        shared: keep one more sequence for a prompt prefix to share (see the module docstring)."""
         self._lc, self.slots, self.limit = llama_cpp, slots, per_slot
         self._stops, self._penalize, self._pick = stops, penalize, pick
         self.per_slot = -(-per_slot // CTX_ROUND) * CTX_ROUND
@@ -98,8 +85,8 @@ class BatchDecoder:
         self._n_batch = params.n_batch
         self._mem = llama_cpp.llama_get_memory(self.ctx)
         self._n_vocab = llm.n_vocab()
-        self.prefix_reused = 0  # prompt tokens the last run did not evaluate again
-        self._shared = 0
+        self.prefix_reused = 0  # prompt tokens not evaluated again thanks to the shared prefix
+        self._prefix_ids: list[int] = []  # the prompt whose KV cells the prefix sequence holds
 
     def _decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         """One llama_decode of (token, position, slot, wants logits) entries (at most n_batch)."""
@@ -141,12 +128,29 @@ class BatchDecoder:
                              fix="shorten the conversation")
         slot = _Slot(row, prompt, min(gen.max_new_tokens, self.limit - len(prompt)), gen,
                      np.random.default_rng(gen.seed))
-        self._lc.llama_memory_seq_rm(self._mem, seq, -1, -1)
-        if self._shared:  # the common prefix's KV cells, copied from its own sequence
-            self._lc.llama_memory_seq_cp(self._mem, self._prefix_seq, seq, -1, -1)
-        self._prefill(seq, prompt, self._shared, logits=True)
+        mem, lc = self._mem, self._lc
+        lc.llama_memory_seq_rm(mem, seq, -1, -1)
+        start = self._common(prompt)
+        if start:  # the held prompt's KV cells, then drop what this prompt does not share
+            lc.llama_memory_seq_cp(mem, self._prefix_seq, seq, -1, -1)
+            lc.llama_memory_seq_rm(mem, seq, start, -1)
+            self.prefix_reused += start
+        self._prefill(seq, prompt, start, logits=True)
         slot.logits = self._logits(-1)
         self._active[seq] = slot
+        if self._prefix_seq is not None and not start:  # this prompt is the one to share from now on
+            lc.llama_memory_seq_rm(mem, self._prefix_seq, -1, -1)
+            lc.llama_memory_seq_cp(mem, seq, self._prefix_seq, -1, -1)  # applied before the next decode
+            self._prefix_ids = prompt
+
+    def _common(self, prompt: list[int]) -> int:
+        """Tokens `prompt` shares with the held prefix (leaving it one of its own), 0 below MIN_SHARED."""
+        if self._prefix_seq is None:
+            return 0
+        held, n, k = self._prefix_ids, min(len(self._prefix_ids), len(prompt) - 1), 0
+        while k < n and held[k] == prompt[k]:
+            k += 1
+        return k if k >= MIN_SHARED else 0
 
     def drop(self, row: Hashable) -> None:
         """Stop generating for `row` (its client went away); its slot is free for the next admit."""
@@ -179,27 +183,18 @@ class BatchDecoder:
     def run(self, prompts: Sequence[list[int]], gen: GenerationConfig,
             done: Callable[[int, list[int]], None]) -> None:
         """Generate for every prompt; `done(row, ids)` as each finishes (ids end with the terminator when
-        the row stopped). A prompt must leave room in a slot (the caller checks the context). With a
-        prefix sequence (`shared=True`), the prompts' common prefix is evaluated once."""
-        shared = shared_prefix(prompts) if self._prefix_seq is not None else 0
-        if shared:
-            self._prefill(self._prefix_seq, list(prompts[0][:shared]), 0, logits=False)
-        self._shared = shared
-        self.prefix_reused = shared * max(len(prompts) - 1, 0)
+        the row stopped). A prompt must leave room in a slot (the caller checks the context)."""
         queue = list(range(len(prompts)))[::-1]
         ids: dict[int, list[int]] = {}
-        try:
-            while queue or self._active:
-                while queue and self.has_room():
-                    row = queue.pop()
-                    ids[row] = []
-                    self.admit(row, prompts[row], gen)
-                for row, token, finished in self.step():
-                    ids[row].append(token)
-                    if finished:
-                        done(row, ids.pop(row))
-        finally:
-            self._shared = 0
+        while queue or self._active:
+            while queue and self.has_room():
+                row = queue.pop()
+                ids[row] = []
+                self.admit(row, prompts[row], gen)
+            for row, token, finished in self.step():
+                ids[row].append(token)
+                if finished:
+                    done(row, ids.pop(row))
 
     def close(self) -> None:
         if getattr(self, "_batch", None) is not None:

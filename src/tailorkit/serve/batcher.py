@@ -44,6 +44,7 @@ class Stats:
     largest_batch: int = 0
     tokens: int = 0
     errors: int = 0
+    prefix_tokens_reused: int = 0  # llama.cpp: prompt tokens whose KV cells were copied, not evaluated
 
 
 class Job:
@@ -228,7 +229,8 @@ class SlotScheduler(Scheduler):
     def __init__(self, engine, gen_cfg: GenerationConfig, stopping: threading.Event, *, label: str,
                  slots: int) -> None:
         self.slots = slots
-        self._decoder = engine.batch_decoder(slots)  # made here: a context that cannot be made fails the load
+        # made here: a context that cannot be made fails the model's load; prompt prefixes are shared
+        self._decoder = engine.batch_decoder(slots, shared=engine.prefix_cache)
         super().__init__(engine, gen_cfg, stopping, label=label)
 
     def _gen(self, spec: RowSpec) -> GenerationConfig:
@@ -254,6 +256,7 @@ class SlotScheduler(Scheduler):
                                                    code="generation_failed"))
                         continue
                     running[job] = IncrementalText(self.engine.tokenizer)
+                    self.stats.prefix_tokens_reused = decoder.prefix_reused
                 for job in [j for j in running if j.should_stop(self.stopping)]:
                     decoder.drop(job)
                     self._finish(job, "length", len(running.pop(job).ids))
