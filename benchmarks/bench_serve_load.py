@@ -14,7 +14,7 @@ before and after. Exit status 1 when any request failed or any stream was incomp
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_serve_load.py            # bundled model, 32 clients
     PYTHONPATH=src .venv/bin/python benchmarks/bench_serve_load.py --model tiny
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_serve_load.py --engine llamacpp --slots 8
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_serve_load.py --engine llamacpp        # llama.cpp, 16 slots
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def uptime() -> str:
 
 
 def start_server(root: Path, model: str, batch: int, port: int, threads: int | None, engine: str = "hf",
-                 slots: int = 4) -> subprocess.Popen:
+                 slots: int = 16) -> subprocess.Popen:
     import yaml
 
     (root / "tailor.yaml").write_text(yaml.safe_dump({
@@ -119,7 +119,7 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--batch", type=int, default=32, help="serve.max_batch_size (HF backend)")
     ap.add_argument("--engine", default="hf", choices=["hf", "llamacpp"], help="the server's backend")
-    ap.add_argument("--slots", type=int, default=4, help="serve.llamacpp_slots (llama.cpp backend)")
+    ap.add_argument("--slots", type=int, default=16, help="serve.llamacpp_slots (llama.cpp backend)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads in the server (OMP_NUM_THREADS); 1 is faster on a crowded machine")
     args = ap.parse_args()

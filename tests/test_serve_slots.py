@@ -126,6 +126,32 @@ def test_a_cancelled_request_frees_its_slot_and_expired_ones_are_dropped(engine)
     assert sched.stats.cancelled == 1 and sched.stats.timed_out == 1 and sched.stats.completed == 1
 
 
+def test_a_request_longer_than_a_slot_runs_alone_in_its_turn(engine):
+    stop = threading.Event()
+    sched = SlotScheduler(engine, GEN, stop, label="t", slots=2, context=256)  # 128 tokens per slot
+    assert sched.slot_tokens == 128
+
+    async def scenario():
+        loop, order = asyncio.get_running_loop(), []
+        jobs = [_job(loop, engine, REQUESTS[0], 30), _job(loop, engine, REQUESTS[1], 150),
+                _job(loop, engine, REQUESTS[2], 20)]
+        for job in jobs:
+            sched.submit(job)
+        results = await asyncio.gather(*[_collect(j, order) for j in jobs])
+        return results, [jobs.index(j) for j in order]
+
+    try:
+        results, order = asyncio.run(scenario())
+    finally:
+        stop.set()
+        sched.thread.join(10)
+    assert order == [0, 1, 2]  # first come, first served: the long one waits, then the one behind it
+    for (text, n), (kind, got, rest) in zip([(REQUESTS[0], 30), (REQUESTS[1], 150), (REQUESTS[2], 20)], results):
+        alone = engine.generate([_conv(text)], GEN.model_copy(update={"max_new_tokens": n}), show_progress=False)[0]
+        assert kind == "done" and (got, rest) == (alone.text, (alone.finish_reason, alone.n_tokens))
+    assert results[1][2] == ("length", 150)  # ran to its max_tokens on the full context
+
+
 def test_server_on_llamacpp_streams_chat_and_completions(tiny_model_dir, tmp_path, monkeypatch):
     """The overfit tiny run (real text answers) behind a real server: concurrent streaming chat requests
     answer as the engine does alone; raw-text completions run on llama.cpp too."""

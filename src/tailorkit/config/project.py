@@ -23,6 +23,9 @@ class ModelConfig(Section):
     )
 
 
+SLOT_MIN_TOKENS = 1024  # serve.llamacpp_context unset: tokens per llama.cpp slot at least
+
+
 class ServeConfig(Section):
     """`tailor serve`: an OpenAI-compatible HTTP API over the base model, the tuned run and the knowledge base."""
 
@@ -36,9 +39,14 @@ class ServeConfig(Section):
                           "as a LoRA module; GPU, installed by you); unset = generation.engine")
     max_batch_size: int = Field(16, ge=1, description="HF backend: most requests to one model generated together")
     llamacpp_slots: int = Field(
-        4, ge=1, le=64, description="llama.cpp backend: requests to one model decoded together (continuous "
-                                    "batching); each slot keeps a full context of KV cache (SmolLM2-135M at 8192 "
-                                    "tokens: 180 MB per slot)")
+        16, ge=1, le=64, description="llama.cpp backend: requests to one model decoded together (continuous "
+                                     "batching); each slot has its own share of KV cache (llamacpp_context)")
+    llamacpp_context: int | None = Field(
+        None, ge=256, description="llama.cpp backend: KV cache cells shared out equally among the slots (as "
+                                  "llama.cpp's server splits -c among -np); unset = the model's context, but at "
+                                  f"least {SLOT_MIN_TOKENS} tokens per slot (SmolLM2-135M, 16 slots: 16 x 1024 "
+                                  "cells, 380 MB). A request longer than a slot (prompt + max_tokens) waits for "
+                                  "the running ones and runs alone on the model's full context")
     batch_wait_ms: float = Field(
         15.0, ge=0.0, description="HF backend: after a request arrives, how long to wait for more to batch with it")
     max_tokens_limit: int = Field(2048, ge=1, description="largest max_tokens a request may ask for")

@@ -227,6 +227,11 @@ class LlamaCppEngine(Engine):
                             n_threads=self.n_threads, adapter_path=str(self.lora_path) if self.lora_path else None,
                             stops=set(self._stops), penalize=penalize, pick=pick, shared=shared)
 
+    def stream_ids(self, prompt: Sequence[int], gen: GenerationConfig) -> Iterator[int]:
+        """`token_ids` on the engine's own context, holding its lock while the iterator is open."""
+        with self._lock:
+            yield from self.token_ids(prompt, gen)
+
     def stream(self, conversation: Conversation, gen: GenerationConfig) -> Iterator[Delta]:
         prompt = render_prompt(self.tokenizer, conversation, 0)
         deltas = IncrementalText(self.tokenizer)

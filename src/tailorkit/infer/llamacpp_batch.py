@@ -87,6 +87,7 @@ class BatchDecoder:
         self._n_vocab = llm.n_vocab()
         self.prefix_reused = 0  # prompt tokens not evaluated again thanks to the shared prefix
         self._prefix_ids: list[int] = []  # the prompt whose KV cells the prefix sequence holds
+        self._pending: dict[int, int] = {}  # admitted sequences whose prompt waits, from this position
 
     def _decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         """One llama_decode of (token, position, slot, wants logits) entries (at most n_batch)."""
@@ -119,8 +120,9 @@ class BatchDecoder:
         return len(self._active) < self.slots
 
     def admit(self, row: Hashable, prompt: Sequence[int], gen: GenerationConfig) -> None:
-        """Give `row` a free slot and evaluate its prompt (its own tokens after the shared prefix, if any).
-        The prompt must leave room in a slot (`per_slot`)."""
+        """Give `row` a free slot. A prompt that shares the held prefix gets its KV cells and waits for
+        the next `step`, which evaluates every such prompt's own tokens in one batch; any other prompt is
+        evaluated now (and held, for the next ones to share). It must leave room in a slot (`per_slot`)."""
         seq = next(s for s in range(self.slots) if s not in self._active)
         prompt = list(prompt)
         if len(prompt) >= self.limit:
@@ -131,14 +133,16 @@ class BatchDecoder:
         mem, lc = self._mem, self._lc
         lc.llama_memory_seq_rm(mem, seq, -1, -1)
         start = self._common(prompt)
+        self._active[seq] = slot
         if start:  # the held prompt's KV cells, then drop what this prompt does not share
             lc.llama_memory_seq_cp(mem, self._prefix_seq, seq, -1, -1)
             lc.llama_memory_seq_rm(mem, seq, start, -1)
             self.prefix_reused += start
-        self._prefill(seq, prompt, start, logits=True)
+            self._pending[seq] = start
+            return
+        self._prefill(seq, prompt, 0, logits=True)
         slot.logits = self._logits(-1)
-        self._active[seq] = slot
-        if self._prefix_seq is not None and not start:  # this prompt is the one to share from now on
+        if self._prefix_seq is not None:  # this prompt is the one to share from now on
             lc.llama_memory_seq_rm(mem, self._prefix_seq, -1, -1)
             lc.llama_memory_seq_cp(mem, seq, self._prefix_seq, -1, -1)  # applied before the next decode
             self._prefix_ids = prompt
@@ -157,11 +161,28 @@ class BatchDecoder:
         for seq, slot in list(self._active.items()):
             if slot.row == row:
                 del self._active[seq]
+                self._pending.pop(seq, None)
+
+    def _flush(self) -> None:
+        """Evaluate the waiting prompts' own tokens, several rows per llama_decode (n_batch entries)."""
+        entries = [(t, pos, seq, pos == len(self._active[seq].prompt) - 1)
+                   for seq, start in self._pending.items()
+                   for pos, t in enumerate(self._active[seq].prompt[start:], start)]
+        self._pending.clear()
+        for begin in range(0, len(entries), self._n_batch):
+            chunk = entries[begin:begin + self._n_batch]
+            self._decode(chunk)
+            for k, (_, _, seq, last) in enumerate(chunk):
+                if last:
+                    self._active[seq].logits = self._logits(k)
 
     def step(self) -> list[tuple[Hashable, int, bool]]:
-        """Pick the next token of every active row and evaluate them in one llama_decode.
+        """Evaluate the prompts admitted since the last step, then pick the next token of every active row
+        and evaluate them in one llama_decode.
         Returns (row, token, finished) per row: finished when the token is an end token (which is then
         not evaluated) or the row's room is used up; a finished row's slot is free at once."""
+        if self._pending:
+            self._flush()
         events: list[tuple[Hashable, int, bool]] = []
         entries: list[tuple[int, int, int, bool]] = []
         for seq, slot in list(self._active.items()):

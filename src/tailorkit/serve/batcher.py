@@ -6,10 +6,12 @@
   one batched `generate` (`HFEngine.generate_rows`) that streams each row to its own client. Jobs that
   arrive while a batch runs form the next batch (batches are not joined mid-generation).
 - `SlotScheduler` (llama.cpp engine, continuous batching): one llama.cpp context with
-  `serve.llamacpp_slots` sequences (`LlamaCppEngine.batch_decoder`); every token step decodes one token of
-  every running request together, and a request that arrives takes a free slot before the next step
-  instead of waiting for the running ones to finish. A finished or cancelled request frees its slot at
-  once. Each slot holds a full context of KV cache (see the config field for its size).
+  `serve.llamacpp_slots` sequences (`LlamaCppEngine.batch_decoder`) sharing `serve.llamacpp_context` KV
+  cells equally; every token step decodes one token of every running request together, and a request
+  that arrives takes a free slot before the next step instead of waiting for the running ones to finish.
+  A finished or cancelled request frees its slot at once. A request longer than a slot (prompt +
+  max_tokens) waits for the running ones to finish and runs alone on the engine's own full context;
+  requests behind it wait (first come, first served).
 - `SerialScheduler` (any other engine): a serialized queue, one `engine.stream` at a time.
 
 A job stops early when its client goes away (`Job.cancel`), when it runs past serve.request_timeout_s,
@@ -25,6 +27,7 @@ import time
 from dataclasses import dataclass
 
 from ..config.generation import GenerationConfig
+from ..config.project import SLOT_MIN_TOKENS
 from ..infer.hf_batch import RowSpec
 from ..infer.text import IncrementalText
 from .schemas import APIError
@@ -227,33 +230,67 @@ class SlotScheduler(Scheduler):
     counts decode steps; `largest_batch` the most requests decoded together."""
 
     def __init__(self, engine, gen_cfg: GenerationConfig, stopping: threading.Event, *, label: str,
-                 slots: int) -> None:
+                 slots: int, context: int | None = None) -> None:
         self.slots = slots
+        model = engine.context_length
+        per_slot = context // slots if context else min(model, max(SLOT_MIN_TOKENS, model // slots))
         # made here: a context that cannot be made fails the model's load; prompt prefixes are shared
-        self._decoder = engine.batch_decoder(slots, shared=engine.prefix_cache)
+        self._decoder = engine.batch_decoder(slots, per_slot=per_slot, shared=engine.prefix_cache)
+        self.slot_tokens = self._decoder.limit
         super().__init__(engine, gen_cfg, stopping, label=label)
 
     def _gen(self, spec: RowSpec) -> GenerationConfig:
         return self.gen_cfg.model_copy(update={"max_new_tokens": spec.max_new_tokens, "temperature": spec.temperature,
                                                "top_p": spec.top_p, "seed": spec.seed})
 
+    def _fail(self, jobs, exc: Exception) -> None:
+        self.stats.errors += len(jobs)
+        for job in jobs:
+            job.emit("error", APIError(500, f"generation failed ({type(exc).__name__}: {exc})",
+                                       code="generation_failed"))
+
+    def _alone(self, job: Job) -> None:
+        """A request longer than a slot, on the engine's own full context (nothing else runs meanwhile)."""
+        self.stats.batches += 1
+        self.stats.largest_batch = max(self.stats.largest_batch, 1)
+        text, stops, stopped = IncrementalText(self.engine.tokenizer), set(self.engine.stop_ids), False
+        stream = self.engine.stream_ids(job.prompt_ids, self._gen(job.spec))
+        try:
+            for token in stream:
+                if token in stops:
+                    stopped = True
+                    break
+                piece = text.add(token)
+                if piece:
+                    job.emit("delta", piece)
+                if job.should_stop(self.stopping):
+                    break
+        finally:
+            stream.close()
+        tail = text.finish()
+        if tail:
+            job.emit("delta", tail)
+        self._finish(job, "stop" if stopped else "length", len(text.ids))
+
     def _loop(self) -> None:
         decoder, stops = self._decoder, set(self.engine.stop_ids)
         running: dict[Job, IncrementalText] = {}
+        long: Job | None = None  # a request longer than a slot, waiting for the slots to drain
         try:
             while not self.stopping.is_set():
-                while decoder.has_room():  # admit: block only when nothing runs
+                while long is None and decoder.has_room():  # admit: block only when nothing runs
                     job = self._next(0 if running else 0.2)
                     if job is None:
                         break
                     if self._drop(job):
                         continue
+                    if len(job.prompt_ids) + job.spec.max_new_tokens > self.slot_tokens:
+                        long = job
+                        break
                     try:
                         decoder.admit(job, job.prompt_ids, self._gen(job.spec))
                     except Exception as exc:  # this request fails, the others go on
-                        self.stats.errors += 1
-                        job.emit("error", APIError(500, f"generation failed ({type(exc).__name__}: {exc})",
-                                                   code="generation_failed"))
+                        self._fail([job], exc)
                         continue
                     running[job] = IncrementalText(self.engine.tokenizer)
                     self.stats.prefix_tokens_reused = decoder.prefix_reused
@@ -261,17 +298,22 @@ class SlotScheduler(Scheduler):
                     decoder.drop(job)
                     self._finish(job, "length", len(running.pop(job).ids))
                 if not running:
+                    if long is not None:
+                        job, long = long, None
+                        if not self._drop(job):
+                            try:
+                                self._alone(job)
+                            except Exception as exc:
+                                self._fail([job], exc)
                     continue
                 self.stats.batches += 1
                 self.stats.largest_batch = max(self.stats.largest_batch, decoder.active)
                 try:
                     events = decoder.step()
                 except Exception as exc:  # a failed step fails the requests in it, never the server
-                    self.stats.errors += len(running)
                     for job in running:
                         decoder.drop(job)
-                        job.emit("error", APIError(500, f"generation failed ({type(exc).__name__}: {exc})",
-                                                   code="generation_failed"))
+                    self._fail(list(running), exc)
                     running.clear()
                     continue
                 for job, token, finished in events:
@@ -290,6 +332,8 @@ class SlotScheduler(Scheduler):
         finally:
             for job, text in running.items():
                 self._finish(job, "length", len(text.ids))
+            if long is not None:
+                self._finish(long, "length", 0)
             decoder.close()
             while (job := self._next(0)) is not None:  # answer whatever is still queued
                 self._finish(job, "length", 0)

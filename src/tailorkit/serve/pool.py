@@ -122,7 +122,8 @@ class ModelPool:
             return BatchScheduler(engine, self.cfg.generation, self.stopping, label=name,
                                   max_batch=serve.max_batch_size, wait_s=serve.batch_wait_ms / 1000)
         if isinstance(engine, LlamaCppEngine):
-            return SlotScheduler(engine, self.cfg.generation, self.stopping, label=name, slots=serve.llamacpp_slots)
+            return SlotScheduler(engine, self.cfg.generation, self.stopping, label=name, slots=serve.llamacpp_slots,
+                                 context=serve.llamacpp_context)
         return SerialScheduler(engine, self.cfg.generation, self.stopping, label=name)
 
     def answer_kb(self, question: str):
