@@ -172,6 +172,11 @@ def test_prompt_prefix_cache_answers_as_a_fresh_context(tiny):
         fresh = _engine(path, tok)
         assert got == fresh.generate([conv], gen, show_progress=False)[0]
         fresh.close()
+    warm.prefix_cache = False  # off: every prompt evaluated whole, the same answers
+    before = warm.prefix_reused
+    assert warm.generate([chat], gen, show_progress=False)[0] == warm.generate([chat], gen, show_progress=False)[0]
+    assert warm.generate(convs, gen, batch_size=2, show_progress=False)[:1] == \
+           [warm.generate([chat], gen, show_progress=False)[0]] and warm.prefix_reused == before
     assert reused[0] >= warm.count_tokens(first) - 1  # the whole first turn
     assert reused[1] == warm.count_tokens(chat) - 1  # the same prompt: only its last token again
     assert 0 < reused[2] < warm.count_tokens(first) and reused[3] < reused[2]
