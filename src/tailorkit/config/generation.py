@@ -38,7 +38,9 @@ class CompareConfig(Section):
     max_rows: int | None = Field(None, ge=1, description="evaluate at most this many test rows")
     n_examples: int = Field(10, ge=0, description="side-by-side examples in the report")
     embedder: str = Field("all-minilm-l6-v2", description="sentence-transformers model for embedding similarity")
-    batch_size: int = Field(8, ge=1, description="rows per generation batch")
+    batch_size: int = Field(16, ge=1, description="rows generated (and references scored) together; measured on "
+                                                  "16 Midjourney rows, 2 CPU cores: 16 instead of 8 takes compare "
+                                                  "from 59 to 42 s (HF) and 45 to 37-41 s (llama.cpp), +0.4 GB")
     checks: list[CheckConfig] = Field(
         default_factory=list, description="task checks, each {type: regex | not_regex | starts_with | not_starts_with "
                                           "| length | lines | max_line_width | json | json_schema, ...}: pass rates "
