@@ -11,7 +11,10 @@ sequence's slot is cleared and given the next prompt at once. Measured on the bu
 Prompt prefixes are shared (`shared=True`): one more sequence holds the KV cells of a recent prompt, and
 a prompt that starts with at least MIN_SHARED of its tokens (the chat template's system turn, a teacher's
 instructions and examples) gets them copied into its slot (`llama_memory_seq_cp`, a copy of the slot's
-KV buffer, no forward pass) and evaluates only the rest. A prompt that shares less becomes the held one.
+KV buffer, no forward pass) and evaluates only the rest; the rows admitted between two steps evaluate
+their rest together, in one llama_decode. A prompt that shares less is evaluated at once and becomes the
+held one. (Tried: one unified KV cache for all slots, where sharing costs no copy. It was faster, 122-127 vs
+107-113 tok/s on 16 prompts, but changed 14 of 16 greedy answers against one-at-a-time decoding.)
 
 Decoding per sequence is exactly the single-sequence rule of `llamacpp.py` (its `penalize` and `pick`,
 a numpy generator seeded with `seed` per row); only the floating-point summation order of a batched
