@@ -19,7 +19,8 @@ prompt that starts like the previous prompt + answer (the chat template's system
 earlier turn) evaluates only what follows the shared prefix, as llama.cpp's server does with
 `cache_prompt` (measured on 16 Midjourney requests: 29 of their ~45 prompt tokens are the system turn).
 `generate` over several prompts decodes up to batch_size of them together in a context of its own
-(llamacpp_batch.py); serve runs parallel slots as several engines. Closing a stream stops the generation at once (decoding runs in the consumer's thread).
+(llamacpp_batch.py), as the server's continuous batching does (`batch_decoder`). Closing a stream stops the
+generation at once (decoding runs in the consumer's thread).
 """
 from __future__ import annotations
 

@@ -108,11 +108,20 @@ class BatchDecoder:
         ptr = self._lc.llama_get_logits_ith(self.ctx, index)
         return np.ctypeslib.as_array(ptr, shape=(self._n_vocab,)).copy()
 
-    def _prefill(self, seq: int, prompt: list[int], start: int, logits: bool) -> None:
-        """Evaluate prompt[start:] into `seq` at its positions, in chunks of n_batch."""
-        for begin in range(start, len(prompt), self._n_batch):
-            part = prompt[begin:begin + self._n_batch]
-            self._decode([(t, begin + j, seq, logits and begin + j == len(prompt) - 1) for j, t in enumerate(part)])
+    def _evaluate(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """Decode (token, position, slot, wants logits) entries in chunks of n_batch; each flagged entry's
+        logits become its slot's next-token logits."""
+        for begin in range(0, len(entries), self._n_batch):
+            chunk = entries[begin:begin + self._n_batch]
+            self._decode(chunk)
+            for k, (_, _, seq, wanted) in enumerate(chunk):
+                if wanted:
+                    self._active[seq].logits = self._logits(k)
+
+    def _prompt_entries(self, seq: int, start: int) -> list[tuple[int, int, int, bool]]:
+        """The entries of slot `seq`'s prompt from position `start`, logits wanted for its last token."""
+        prompt = self._active[seq].prompt
+        return [(t, pos, seq, pos == len(prompt) - 1) for pos, t in enumerate(prompt[start:], start)]
 
     # -- one row at a time: admit / step / drop ------------------------------------------------------
     @property
@@ -143,8 +152,7 @@ class BatchDecoder:
             self.prefix_reused += start
             self._pending[seq] = start
             return
-        self._prefill(seq, prompt, 0, logits=True)
-        slot.logits = self._logits(-1)
+        self._evaluate(self._prompt_entries(seq, 0))
         if self._prefix_seq is not None:  # this prompt is the one to share from now on
             lc.llama_memory_seq_rm(mem, self._prefix_seq, -1, -1)
             lc.llama_memory_seq_cp(mem, seq, self._prefix_seq, -1, -1)  # applied before the next decode
@@ -168,16 +176,9 @@ class BatchDecoder:
 
     def _flush(self) -> None:
         """Evaluate the waiting prompts' own tokens, several rows per llama_decode (n_batch entries)."""
-        entries = [(t, pos, seq, pos == len(self._active[seq].prompt) - 1)
-                   for seq, start in self._pending.items()
-                   for pos, t in enumerate(self._active[seq].prompt[start:], start)]
+        entries = [e for seq, start in self._pending.items() for e in self._prompt_entries(seq, start)]
         self._pending.clear()
-        for begin in range(0, len(entries), self._n_batch):
-            chunk = entries[begin:begin + self._n_batch]
-            self._decode(chunk)
-            for k, (_, _, seq, last) in enumerate(chunk):
-                if last:
-                    self._active[seq].logits = self._logits(k)
+        self._evaluate(entries)
 
     def step(self) -> list[tuple[Hashable, int, bool]]:
         """Evaluate the prompts admitted since the last step, then pick the next token of every active row
@@ -197,10 +198,7 @@ class BatchDecoder:
                 continue
             slot.generated.append(token)
             entries.append((token, len(slot.prompt) + len(slot.generated) - 1, seq, True))
-        if entries:
-            self._decode(entries)
-            for k, (_, _, seq, _) in enumerate(entries):
-                self._active[seq].logits = self._logits(k)
+        self._evaluate(entries)  # at most `slots` entries: one llama_decode
         return events
 
     # -- a list of prompts ------------------------------------------------------------------------

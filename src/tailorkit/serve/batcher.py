@@ -117,12 +117,21 @@ class Scheduler:
             try:
                 self._run(jobs)
             except Exception as exc:  # a failed batch fails its requests, never the server
-                self.stats.errors += len(jobs)
-                for job in jobs:
-                    job.emit("error", APIError(500, f"generation failed ({type(exc).__name__}: {exc})",
-                                               code="generation_failed"))
+                self._fail(jobs, exc)
         while (job := self._next(0)) is not None:  # answer whatever is still queued
             self._finish(job, "length", 0)
+
+    def _fail(self, jobs, exc: Exception) -> None:
+        self.stats.errors += len(jobs)
+        for job in jobs:
+            job.emit("error", APIError(500, f"generation failed ({type(exc).__name__}: {exc})",
+                                       code="generation_failed"))
+
+    def _gen(self, spec: RowSpec) -> GenerationConfig:
+        """The server's generation settings with this request's own (validated again)."""
+        return GenerationConfig.model_validate(self.gen_cfg.model_dump() | {
+            "max_new_tokens": spec.max_new_tokens, "temperature": spec.temperature, "top_p": spec.top_p,
+            "seed": spec.seed})
 
     def _collect(self, first: Job) -> list[Job]:
         return [first]
@@ -202,10 +211,7 @@ class SerialScheduler(Scheduler):
 
     def _run(self, jobs: list[Job]) -> None:
         (job,) = jobs
-        spec = job.spec
-        gen = GenerationConfig.model_validate(self.gen_cfg.model_dump() | {
-            "max_new_tokens": spec.max_new_tokens, "temperature": spec.temperature, "top_p": spec.top_p,
-            "seed": spec.seed})
+        gen = self._gen(job.spec)
         self.stats.batches += 1
         self.stats.largest_batch = max(self.stats.largest_batch, 1)
         stream = self.engine.stream(job.conversation, gen)
@@ -238,16 +244,6 @@ class SlotScheduler(Scheduler):
         self._decoder = engine.batch_decoder(slots, per_slot=per_slot, shared=engine.prefix_cache)
         self.slot_tokens = self._decoder.limit
         super().__init__(engine, gen_cfg, stopping, label=label)
-
-    def _gen(self, spec: RowSpec) -> GenerationConfig:
-        return self.gen_cfg.model_copy(update={"max_new_tokens": spec.max_new_tokens, "temperature": spec.temperature,
-                                               "top_p": spec.top_p, "seed": spec.seed})
-
-    def _fail(self, jobs, exc: Exception) -> None:
-        self.stats.errors += len(jobs)
-        for job in jobs:
-            job.emit("error", APIError(500, f"generation failed ({type(exc).__name__}: {exc})",
-                                       code="generation_failed"))
 
     def _alone(self, job: Job) -> None:
         """A request longer than a slot, on the engine's own full context (nothing else runs meanwhile)."""
