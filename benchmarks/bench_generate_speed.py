@@ -3,7 +3,8 @@ generated tokens per second for the base model and the tuned run, each engine ti
 change in the machine's load shows up as a difference between the two A passes.
 
     HF_HUB_OFFLINE=1 TAILOR_QUIET=1 .venv/bin/python benchmarks/bench_generate_speed.py PROJECT_DIR \
-        [--rows 16] [--models base,tuned] [--engines hf,llamacpp] [--max-new-tokens 64] [--batch-size 1]
+        [--rows 16] [--models base,tuned] [--engines hf,llamacpp[,llamacpp@q4_0]] [--max-new-tokens 64] \
+        [--batch-size 1]
 
 PROJECT_DIR holds tailor.yaml; the prompts are the first --rows requests of its run's test split
 (`tailor data prepare`), or of the shared Midjourney CSV when the run has none. `tuned` needs a trained
@@ -61,9 +62,12 @@ def bench_model(cfg, which: str, engines: list[str], convs, gen, batch_size: int
     opened = {}
     for name in engines:
         t0 = time.perf_counter()
+        kind, _, quant = name.partition("@")  # llamacpp@q4_0: the llama.cpp engine on a GGUF of that type
+        mine = cfg if not quant else cfg.model_copy(
+            update={"generation": cfg.generation.model_copy(update={"gguf_quant": quant})})
         try:
-            opened[name] = open_engine(cfg, which, engine=name.removesuffix("-nocache"))
-            if name.endswith("-nocache"):  # llama.cpp without its prompt-prefix KV cache
+            opened[name] = open_engine(mine, which, engine=kind.removesuffix("-nocache"))
+            if kind.endswith("-nocache"):  # llama.cpp without its prompt-prefix KV cache
                 opened[name].prefix_cache = False
         except TailorError as exc:
             print(f"  {which}/{name}: cannot open ({exc.one_line()}); skipped", flush=True)
@@ -92,7 +96,8 @@ def main() -> int:
     ap.add_argument("--models", default="base,tuned", help="comma-separated: base, tuned, run names")
     ap.add_argument("--engines", default="hf,llamacpp",
                     help="comma-separated, the first is timed twice (A, B, A); llamacpp-nocache is llama.cpp "
-                         "without its prompt-prefix cache")
+                         "without its prompt-prefix cache; llamacpp@TYPE runs a GGUF of that tensor type "
+                         "(e.g. llamacpp@q4_0; default generation.gguf_quant)")
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=1, help="prompts per generate call (1 = one at a time)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
@@ -115,10 +120,10 @@ def main() -> int:
     for which in args.models.split(","):
         rows += bench_model(cfg, which, args.engines.split(","), convs, gen, args.batch_size)
 
-    print(f"\n{'model':8} {'engine':9} {'pass':>4} {'tokens':>7} {'seconds':>8} {'tok/s':>7} {'stopped':>8} "
+    print(f"\n{'model':8} {'engine':16} {'pass':>4} {'tokens':>7} {'seconds':>8} {'tok/s':>7} {'stopped':>8} "
           f"{'load 1m':>12}")
     for which, name, i, r in rows:
-        print(f"{which:8} {name:9} {i:4d} {r['tokens']:7d} {r['seconds']:8.1f} {r['tps']:7.1f} "
+        print(f"{which:8} {name:16} {i:4d} {r['tokens']:7d} {r['seconds']:8.1f} {r['tps']:7.1f} "
               f"{r['stopped']:4d}/{len(r['gens']):<3d} {r['load'][0]:5.1f}->{r['load'][1]:<5.1f}")
     for which in dict.fromkeys(w for w, *_ in rows):
         mine = [(n, r) for w, n, _, r in rows if w == which]

@@ -153,3 +153,24 @@ def test_bad_input_exit_2_nothing_written(tiny_model_dir, tmp_path, capsys):
     assert _cli_export(gpt2, "--gguf") == 2
     err = _one_line_error(capsys)
     assert "GPT2LMHeadModel" in err and "LlamaForCausalLM" in err and not (gpt2.run_dir / "export").exists()
+
+
+def test_llama_cpp_quant_export_via_cli(tiny_model_dir, tmp_path, capsys):
+    """--quant iq4_nl: the merged GGUF is llama.cpp's IQ4_NL, its tensor types are in gguf.json and printed,
+    and the llama.cpp engine answers from the exported file."""
+    from tailorkit.infer import open_engine
+
+    run = make_run(tmp_path / "iq4", tiny_model_dir)
+    assert _cli_export(run, "--gguf", "--quant", "IQ4_NL", "--no-check") == 0
+    out = run.run_dir / "export"
+    record = json.loads((out / "gguf.json").read_text())
+    assert record["model"] == "model-iq4_nl.gguf" and record["quant"] == "iq4_nl"
+    assert record["tensor_types"]["IQ4_NL"] > 0 and "F16" not in record["tensor_types"]
+    assert "tensor types: IQ4_NL" in capsys.readouterr().out
+    assert not [p for p in out.iterdir() if "staged" in p.name or ".tmp" in p.name]
+    cfg = run.model_copy(update={"generation": run.generation.model_copy(update={"gguf_quant": "iq4_nl"})})
+    engine = open_engine(cfg, "tuned", engine="llamacpp")
+    assert engine.gguf_path == out / "model-iq4_nl.gguf"
+    assert engine.generate([[{"role": "user", "content": PAIRS[0][0]}]], GenerationConfig(max_new_tokens=8),
+                           show_progress=False)[0].n_tokens > 0
+    engine.close()

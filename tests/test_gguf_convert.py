@@ -273,3 +273,46 @@ def test_other_layouts_match_hf_logits(kind, tiny, tmp_path):
     with torch.no_grad():
         hf = model(torch.tensor([ids])).logits[0].numpy()
     np.testing.assert_allclose(_logits(path, ids), hf, atol=1e-3)
+
+
+def test_llama_cpp_quant_types_are_written_by_its_quantizer(tmp_path):
+    """q4_k_m and iq4_nl: written at 16 bits, quantised by llama.cpp, the staged file removed; the file's
+    type and tensor types are llama.cpp's, and it answers close to the HF model."""
+    import gguf
+    import torch
+
+    from tailorkit.convert.requant import tensor_types
+    from tiny import build_tiny_model
+
+    # 256-wide rows: the width k-quants' super-blocks need (a narrower matrix falls back to another type)
+    model, tok = load_tiny(build_tiny_model(tmp_path / "m256", hidden=256, vocab_size=512))
+    ids = tok.apply_chat_template([{"role": "user", "content": PROMPTS[1]}], add_generation_prompt=True,
+                                  tokenize=True, return_dict=False)
+    with torch.no_grad():
+        hf = model(torch.tensor([ids])).logits[0].numpy()
+    out = tmp_path / "out"
+    for quant, ftype, expected in (("q4_k_m", 15, {"Q4_K", "Q6_K"}), ("iq4_nl", 25, {"IQ4_NL"})):
+        path = _write(model.eval(), tok, out / f"model-{quant}.gguf", quant=quant)
+        assert gguf.GGUFReader(str(path)).fields["general.file_type"].contents() == ftype
+        types = tensor_types(path)
+        assert expected <= set(types) and "F16" not in types, types
+        got = _logits(path, ids)
+        cos = (got * hf).sum(-1) / (np.linalg.norm(got, axis=-1) * np.linalg.norm(hf, axis=-1))
+        assert cos.min() > 0.9, (quant, cos)  # 4-bit weights: close, not equal
+    assert sorted(p.name for p in out.iterdir()) == ["model-iq4_nl.gguf", "model-q4_k_m.gguf"]  # nothing staged left
+
+
+def test_llama_cpp_quant_without_llama_cpp_or_on_a_bad_file(tiny, tmp_path, monkeypatch):
+    from tailorkit.convert.requant import requantize
+
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF not really")
+    with pytest.raises(ModelError, match="could not quantise"):
+        requantize(bad, tmp_path / "out.gguf", "q4_k_m")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.gguf"]
+    monkeypatch.setitem(__import__("sys").modules, "llama_cpp", None)  # as if not installed
+    model, tok, _ = tiny
+    with pytest.raises(ConfigError) as err:
+        _write(model, tok, tmp_path / "x.gguf", quant="Q4_K_M")
+    assert "pip install 'tailorkit[llamacpp]'" in str(err.value) and "q8_0" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.gguf"]

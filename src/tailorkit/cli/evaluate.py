@@ -153,7 +153,8 @@ def register(app: typer.Typer) -> None:
         push: str = typer.Option(None, "--push", metavar="REPO", help="upload to this Hugging Face Hub repo"),
         gguf: bool = typer.Option(None, "--gguf/--no-gguf",
                                   help="also write GGUF files (merged model, LoRA adapter) and an Ollama Modelfile"),
-        quant: str = typer.Option(None, "--quant", help="GGUF tensor type: f32 f16 bf16 q8_0 q5_1 q5_0 q4_1 q4_0"),
+        quant: str = typer.Option(None, "--quant", help="GGUF tensor type: f32 f16 bf16 q8_0 q5_1 q5_0 q4_1 q4_0 (gguf-py), "
+                                                             "q6_k q5_k_m q4_k_m q3_k_m q2_k iq4_nl iq4_xs ... (llama.cpp)"),
         check: bool = typer.Option(None, "--check/--no-check",
                                    help="answer the test prompts with the tuned model and the GGUF and compare"),
     ) -> None:

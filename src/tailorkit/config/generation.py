@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..convert.quant import QUANTS
 from .base import Section
 from .checks import CheckConfig
 from .judge import JudgeConfig
@@ -26,10 +27,10 @@ class GenerationConfig(Section):
         "auto", description="inference backend: hf (transformers), llamacpp (GGUF via llama-cpp-python), or "
                             "auto (llama.cpp on CPU when installed and a GGUF of the model exists or can be "
                             "written; hf otherwise)")
-    gguf_quant: Literal["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"] = Field(
+    gguf_quant: Literal[QUANTS] = Field(
         "q8_0", description="tensor type of the GGUF the llama.cpp engine writes (once, cached) for a model: q8_0 "
-                            "answers closest to the HF engine; q4_0 is the fastest one at a time on CPUs (llama.cpp "
-                            "repacks it for AVX2/AVX-512) but changes more answers of a small model")
+                            "answers closest to the HF engine; 4-bit types (q4_0, iq4_nl, q4_k_m) decode faster "
+                            "one prompt at a time on CPUs but change more answers of a small model")
 
 
 class CompareConfig(Section):
@@ -61,7 +62,9 @@ class ExportConfig(Section):
     gguf: bool = Field(False, description="also write GGUF files for llama.cpp and Ollama: the merged model, the LoRA "
                                           "as a GGUF adapter, and a Modelfile")
     quant: str = Field("f16", description="GGUF tensor type of the merged model: f32, f16, bf16, q8_0, q5_1, q5_0, "
-                                          "q4_1 or q4_0 (norms stay f32)")
+                                          "q4_1 or q4_0 (written by gguf-py; norms stay f32), or a llama.cpp "
+                                          "type (q6_k, q5_k_m, q4_k_m, q3_k_m, q2_k, iq4_nl, iq4_xs, ...; "
+                                          "needs llama-cpp-python)")
     check: bool = Field(True, description="after writing the GGUF, answer the test prompts with the tuned model and "
                                           "the GGUF (greedy) and fail the export if their stopping differs")
     check_rows: int = Field(20, ge=1, description="test prompts the GGUF check answers")

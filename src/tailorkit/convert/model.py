@@ -9,6 +9,7 @@ from gguf-py's own HF-to-GGUF name map. The file is written under a temporary na
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ..errors import ModelError
 from ..progress import progress
 from . import gguf_file
 from . import quant as quants
+from . import requant
 from .vocab import Vocab, write_vocab
 
 SUPPORTED = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}
@@ -160,10 +162,28 @@ def write_header(writer, config, shape: Shape, quant: str, name: str) -> list[tu
 
 def write_model_gguf(model, vocab: Vocab, path: Path, *, quant: str = "f16", name: str = "model",
                      show_progress: bool = True) -> Path:
-    """Write `model` (a transformers causal LM on CPU) with `vocab` as one GGUF file at `path`."""
+    """Write `model` (a transformers causal LM on CPU) with `vocab` as one GGUF file at `path`. A llama.cpp
+    type (q4_k_m, iq4_nl, ...) is written at 16 bits next to `path` first and quantised by llama.cpp."""
+    quant = quants.check_quant(quant)
+    if quant in requant.LLAMA_QUANTS:
+        wide = "bf16" if "bfloat16" in str(getattr(model.config, "dtype", "")) else "f16"  # as the HF weights are
+        path = Path(path)
+        staged = path.with_name(f".{path.stem}.{wide}.staged{os.getpid()}.gguf")
+        try:
+            _write(model, vocab, staged, quant=wide, name=name, show_progress=show_progress)
+            with progress(enabled=show_progress) as bar:
+                task = bar.add_task(f"llama.cpp {quant}", total=1)
+                requant.requantize(staged, path, quant)
+                bar.advance(task)
+        finally:
+            staged.unlink(missing_ok=True)
+        return path
+    return _write(model, vocab, path, quant=quant, name=name, show_progress=show_progress)
+
+
+def _write(model, vocab: Vocab, path: Path, *, quant: str, name: str, show_progress: bool) -> Path:
     import torch
 
-    quant = quants.check_quant(quant)
     config = model.config
     shape = shape_of(config)
     state = model.state_dict()

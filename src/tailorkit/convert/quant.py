@@ -1,4 +1,5 @@
-"""GGUF tensor types for `export.quant`: which ggml type each tensor is stored in, quantised with gguf-py.
+"""GGUF tensor types for `export.quant`: which ggml type each tensor is stored in, quantised with gguf-py
+(the k-quant and IQ4 types in LLAMA_QUANTS are written at 16 bits here and then by llama.cpp, requant.py).
 
 1-D tensors (norms, biases) stay F32 as in llama.cpp's converter. With a 4/5-bit type the token
 embedding and output matrix are stored as Q8_0 (as the bundled SmolLM2 Q4_1 file does), since they are
@@ -9,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from .requant import LLAMA_QUANTS, check_available
 
-QUANTS = ("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0")
+GGUF_PY_QUANTS = ("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0")
+QUANTS = GGUF_PY_QUANTS + LLAMA_QUANTS
 
 
 def _types():
@@ -23,14 +26,17 @@ def _types():
 
 
 def check_quant(quant: str) -> str:
+    """The lower-cased type; ConfigError for an unknown one, or one whose writer (llama.cpp) is missing."""
     q = quant.lower()
     if q not in QUANTS:
         raise ConfigError(f"unknown GGUF quant type '{quant}'", where="export.quant",
                           fix=f"use one of {', '.join(QUANTS)}")
+    check_available(q)
     return q
 
 
 def file_type(quant: str) -> int:
+    """general.file_type for a gguf-py type (llama.cpp's quantizer sets its own)."""
     return int(_types()[check_quant(quant)][1])
 
 

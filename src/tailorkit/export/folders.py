@@ -208,6 +208,9 @@ def export(cfg: TailorConfig, merge: bool | None = None, push: str | None = None
             if record.get(key):
                 result.paths[key] = out / record[key]
         result.notes += [record[k] for k in ("lora_error", "modelfile_error") if record.get(k)]
+        if record.get("tensor_types"):
+            result.notes.append(f"{record['model']} tensor types: "
+                                + ", ".join(f"{k} {n}" for k, n in record["tensor_types"].items()))
         if check:
             result.gguf_check = run_check(cfg, src, out, record)
             result.paths["gguf_check"] = out / CHECK_FILE

@@ -40,6 +40,7 @@ def check_architecture(src: Path, is_adapter: bool) -> None:
 def write_gguf_files(cfg: TailorConfig, src: Path, is_adapter: bool, out: Path, quant: str) -> dict:
     """Write the GGUF files into the (temporary) export folder `out`; returns the gguf.json record."""
     from ..convert.lora import write_lora_gguf
+    from ..convert.requant import LLAMA_QUANTS, tensor_types
     from .modelfile import modelfile, verified_template
 
     model, tok = merged_model(src)
@@ -51,6 +52,8 @@ def write_gguf_files(cfg: TailorConfig, src: Path, is_adapter: bool, out: Path, 
     record: dict = {"model": name, "quant": quant, "adapter_hash": folder_hash(src), "stop_ids": vocab.stop_ids,
                     "end_tokens": vocab.end_tokens, "pre_tokenizer": vocab.pre, "lora": None, "lora_base": None,
                     "modelfile": None}
+    if quant in LLAMA_QUANTS:  # llama.cpp stores a matrix its type's blocks do not fit in a fallback type
+        record["tensor_types"] = tensor_types(out / name)
     if is_adapter:
         try:
             write_lora_gguf(src, base_shape(src), out / LORA_FILE, name=cfg.train.run_name)
