@@ -22,7 +22,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def full_run(tiny_model_dir, tmp_path_factory):
     """The tiny model fully fine-tuned (overfit) on PAIRS: it stops by itself after each answer."""
-    return make_run(tmp_path_factory.mktemp("full"), tiny_model_dir)
+    checks = [{"type": "lines", "max": 1, "name": "one line"}, {"type": "regex", "pattern": "--ar", "name": "has --ar"}]
+    return make_run(tmp_path_factory.mktemp("full"), tiny_model_dir,
+                    compare={"batch_size": 4, "n_examples": 2, "checks": checks})
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +43,12 @@ def test_full_run_exports_a_checked_gguf_and_modelfile(full_run, full_export):
     assert side["prompts"] == n and side["token_identical"] == n and side["mismatches"] == []
     assert side["hf_self_stopped"] == side["gguf_self_stopped"] == n  # every answer stops
     assert report["prompt_text_tokenizes_identically"] == n
+    # the project's task checks on both sides' answers: the overfit model answers PAIRS' references
+    rates, with_ar = report["checks"]["pass_rate"], sum("--ar" in a for _, a in PAIRS) / n
+    assert rates["has --ar"] == {"HF": pytest.approx(with_ar), "merged GGUF": pytest.approx(with_ar)}
+    assert rates["one line"] == {"HF": 1.0, "merged GGUF": 1.0}
+    assert report["checks"]["line"] in report["summary"]
+    assert report["checks"]["line"].endswith("no check lower on the merged GGUF")
     gen = full_run.generation  # the project's decoding at temperature 0, penalties included
     assert report["decoding"] == (f"greedy, repetition_penalty {gen.repetition_penalty}, "
                                   f"no_repeat_ngram_size {gen.no_repeat_ngram_size}")
@@ -174,3 +182,18 @@ def test_llama_cpp_quant_export_via_cli(tiny_model_dir, tmp_path, capsys):
     assert engine.generate([[{"role": "user", "content": PAIRS[0][0]}]], GenerationConfig(max_new_tokens=8),
                            show_progress=False)[0].n_tokens > 0
     engine.close()
+
+
+def test_task_checks_name_the_checks_the_gguf_passes_less(tmp_path):
+    from tailorkit.checks import Checker
+    from tailorkit.config import build_config
+    from tailorkit.export.check import SideBySide, _task_checks
+
+    cfg = build_config({"compare": {"checks": [{"type": "regex", "pattern": "--ar", "name": "has --ar"},
+                                               {"type": "lines", "max": 1, "name": "one line"}]}}, root=tmp_path)
+    side = SideBySide("merged GGUF", texts=["a cat --ar 1:1", "a dog", "x\ny"])
+    out = _task_checks(Checker(cfg.compare.checks), ["a cat --ar 1:1", "a dog --ar 2:3", "x y"], [side])
+    assert out["pass_rate"]["has --ar"] == {"HF": pytest.approx(2 / 3), "merged GGUF": pytest.approx(1 / 3)}
+    assert out["all_pass_rate"] == {"HF": pytest.approx(2 / 3), "merged GGUF": pytest.approx(1 / 3)}
+    assert out["line"] == ("task checks, all passing: HF 67%, merged GGUF 33%; lower on the merged GGUF: "
+                           "has --ar 67% -> 33%; one line 100% -> 67%")

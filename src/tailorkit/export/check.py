@@ -9,8 +9,10 @@ Reported (export/gguf_check.json): how many answers are token-identical, how man
 each side, the first divergence of each mismatch (position and the two tokens), and whether llama.cpp
 tokenises each rendered prompt TEXT as the training tokenizer does (what Ollama users send). With a
 LoRA adapter GGUF and a base GGUF to put it on (the bundled model), the adapter is loaded and checked
-the same way. An export whose answers stop on one side but not on the other has lost its stop token
-or template: the check fails and says so.
+the same way. With the project's task checks (compare.checks) both sides' answers are also checked, so a
+4-bit GGUF that no longer does the job shows as pass rates that fall (token identity alone says little
+there: a 4-bit small model rarely answers token for token alike). An export whose answers stop on one
+side but not on the other has lost its stop token or template: the check fails and says so.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ class SideBySide:
     gguf_stopped: int = 0
     stop_disagreements: int = 0
     mismatches: list[dict] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # the GGUF's answers, for the task checks
 
     def to_dict(self) -> dict:
         return {"label": self.label, "prompts": self.n, "token_identical": self.identical,
@@ -72,12 +75,33 @@ def _compare(side: SideBySide, index: int, hf_ids: list[int], lc_ids: list[int],
                             "hf_tokens": len(hf_ids), "gguf_tokens": len(lc_ids)})
 
 
+def _text(tok, ids: list[int], stops: set[int]) -> str:
+    """The answer text as compare sees it: the terminator cut, special tokens skipped, stripped."""
+    kept = ids[:-1] if ids and ids[-1] in stops else ids
+    return tok.decode(kept, skip_special_tokens=True).strip()
+
+
+def _task_checks(checker, hf_texts: list[str], sides: list[SideBySide]) -> dict:
+    """compare.checks' pass rates on the HF answers and on each GGUF side's answers."""
+    from ..checks import run_checks
+
+    answers = {"HF": hf_texts} | {side.label: side.texts for side in sides}
+    rep = run_checks(checker, answers)
+    rates = {c.label: c.pass_rate for c in rep.checks}
+    worse = [f"{label} {100 * r['HF']:.0f}% -> {100 * r[sides[0].label]:.0f}%" for label, r in rates.items()
+             if r[sides[0].label] < r["HF"]]
+    line = ("task checks, all passing: " + ", ".join(f"{name} {100 * v:.0f}%" for name, v in rep.all_pass_rate.items())
+            + (f"; lower on the merged GGUF: {'; '.join(worse)}" if worse else "; no check lower on the merged GGUF"))
+    return {"pass_rate": rates, "all_pass_rate": rep.all_pass_rate, "line": line}
+
+
 def check_gguf(adapter_dir: Path, test_file: Path, gguf_path: Path, *, generation: GenerationConfig,
                penalties: bool = True, lora: Path | None = None, lora_base: Path | None = None,
-               max_rows: int = MAX_ROWS, show_progress: bool = True) -> dict:
+               max_rows: int = MAX_ROWS, show_progress: bool = True, checker=None) -> dict:
     """Run the check with `generation`'s max_new_tokens and (unless penalties=False) its repetition
     penalty and no-repeat n-gram size, at temperature 0; returns the report (passed, sides, prompt
-    tokenisation) for gguf_check.json."""
+    tokenisation, and with a `checker` (tailorkit.checks.Checker) each side's task-check pass rates)
+    for gguf_check.json."""
     from ..data.example import read_examples
     from ..infer.llamacpp import LlamaCppEngine
     from ..infer.loading import load_tuned
@@ -101,15 +125,18 @@ def check_gguf(adapter_dir: Path, test_file: Path, gguf_path: Path, *, generatio
     hf_stops = set(terminator_ids(model, tok))
     sides = [SideBySide(label) for label, _ in engines]
     text_ok = 0
+    hf_texts: list[str] = []
     try:
         with progress(enabled=show_progress) as bar:
             task = bar.add_task("checking the GGUF against the tuned model", total=len(convs))
             for i, conv in enumerate(convs):
                 prompt = render_prompt(tok, conv, i)
                 hf_ids = hf_token_ids(model, tok, conv, gen)
+                hf_texts.append(_text(tok, hf_ids, hf_stops))
                 for side, (_, engine) in zip(sides, engines):
                     lc_ids = engine.answer_ids(prompt, gen)
                     _compare(side, i, hf_ids, lc_ids, hf_stops, set(engine.stop_ids), tok)
+                    side.texts.append(_text(tok, lc_ids, set(engine.stop_ids)))
                 text = tok.decode(prompt, skip_special_tokens=False)
                 text_ok += engines[0][1].llm.tokenize(text.encode("utf-8"), add_bos=False, special=True) == prompt
                 bar.advance(task)
@@ -120,6 +147,9 @@ def check_gguf(adapter_dir: Path, test_file: Path, gguf_path: Path, *, generatio
     report = {"passed": bad == 0, "rows": len(convs), "max_new_tokens": gen.max_new_tokens, "decoding": decoding,
               "prompt_text_tokenizes_identically": text_ok, "sides": [s.to_dict() for s in sides],
               "summary": [s.line() for s in sides]}
+    if checker is not None:
+        report["checks"] = _task_checks(checker, hf_texts, sides)
+        report["summary"].append(report["checks"]["line"])
     if bad:
         report["message"] = (f"the GGUF export failed its check: on {bad} of {len(convs)} test prompts one of "
                              "the tuned model and the GGUF stopped by itself and the other did not (a lost stop "

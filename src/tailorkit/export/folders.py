@@ -209,8 +209,10 @@ def export(cfg: TailorConfig, merge: bool | None = None, push: str | None = None
                 result.paths[key] = out / record[key]
         result.notes += [record[k] for k in ("lora_error", "modelfile_error") if record.get(k)]
         if record.get("tensor_types"):
+            why = (" (llama.cpp stores a matrix whose rows are not a multiple of 256 in a fallback type)"
+                   if "_k" in record["quant"] else "")
             result.notes.append(f"{record['model']} tensor types: "
-                                + ", ".join(f"{k} {n}" for k, n in record["tensor_types"].items()))
+                                + ", ".join(f"{k} {n}" for k, n in record["tensor_types"].items()) + why)
         if check:
             result.gguf_check = run_check(cfg, src, out, record)
             result.paths["gguf_check"] = out / CHECK_FILE
