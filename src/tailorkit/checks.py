@@ -195,3 +195,17 @@ def run_checks(checker: Checker, answers: dict[str, Sequence[str]], references: 
 
 def _rate(values: Sequence[bool]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def project_checker(cfg) -> Checker | None:
+    """The project's compiled compare.checks (None when none are configured); token-length checks count
+    with the base model's tokenizer."""
+    if not cfg.compare.checks:
+        return None
+    checker = Checker(cfg.compare.checks, root=cfg.root)
+    if checker.needs_tokens:
+        from .data.lengths import load_data_tokenizer
+
+        tok = load_data_tokenizer(cfg)
+        checker.count_tokens = lambda t: len(tok(t, add_special_tokens=False)["input_ids"])
+    return checker

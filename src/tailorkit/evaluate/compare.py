@@ -124,22 +124,6 @@ def _release(engine) -> None:
         torch.cuda.empty_cache()
 
 
-def make_checker(cfg: TailorConfig):
-    """The compiled compare.checks (None when none are configured); token-length checks count with
-    the base model's tokenizer."""
-    from ..checks import Checker
-
-    if not cfg.compare.checks:
-        return None
-    checker = Checker(cfg.compare.checks, root=cfg.root)
-    if checker.needs_tokens:
-        from ..data.lengths import load_data_tokenizer
-
-        tok = load_data_tokenizer(cfg)
-        checker.count_tokens = lambda t: len(tok(t, add_special_tokens=False)["input_ids"])
-    return checker
-
-
 def add_checks(checker, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Run the checks on base, tuned and reference answers; per-row failures go into each row."""
     from ..checks import run_checks
@@ -184,11 +168,12 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def compare(cfg: TailorConfig) -> CompareResult:
     """Answer the test split with base and tuned models, score both, write compare.json + report.html."""
+    from ..checks import project_checker
     from .report import render_report
 
     examples, adapter = _inputs(cfg)
     refs = [ex.assistant for ex in examples]
-    checker = make_checker(cfg)  # a broken check or unreachable judge fails before any generation
+    checker = project_checker(cfg)  # a broken check or unreachable judge fails before any generation
     prepare_judge(cfg)
 
     # One model in memory at a time: the base is released before the tuned one loads.

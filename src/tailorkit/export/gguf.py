@@ -74,7 +74,7 @@ def write_gguf_files(cfg: TailorConfig, src: Path, is_adapter: bool, out: Path, 
 
 def run_check(cfg: TailorConfig, src: Path, out: Path, record: dict) -> dict:
     """Check the published GGUF files (see export/check.py); writes gguf_check.json and updates gguf.json."""
-    from ..evaluate.compare import make_checker
+    from ..checks import project_checker
     from .check import check_gguf
 
     test = cfg.run_dir / "data" / "test.jsonl"
@@ -91,7 +91,7 @@ def run_check(cfg: TailorConfig, src: Path, out: Path, record: dict) -> dict:
             base = Path(record["lora_base"]) if record.get("lora_base") else None
             report = check_gguf(src, test, out / record["model"], generation=cfg.generation,
                                 lora=lora, lora_base=base, max_rows=cfg.export.check_rows,
-                                checker=make_checker(cfg))
+                                checker=project_checker(cfg))
     (out / CHECK_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     record["check_passed"] = report.get("passed")
     (out / EXPORT_RECORD).write_text(json.dumps(record, indent=2), encoding="utf-8")
