@@ -15,6 +15,7 @@ before and after. Exit status 1 when any request failed or any stream was incomp
     PYTHONPATH=src .venv/bin/python benchmarks/bench_serve_load.py            # bundled model, 32 clients
     PYTHONPATH=src .venv/bin/python benchmarks/bench_serve_load.py --model tiny
     PYTHONPATH=src .venv/bin/python benchmarks/bench_serve_load.py --engine llamacpp        # llama.cpp, 16 slots
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_serve_load.py --hf-batching waves      # HF without continuous batching
 """
 from __future__ import annotations
 
@@ -45,12 +46,13 @@ def uptime() -> str:
 
 
 def start_server(root: Path, model: str, batch: int, port: int, threads: int | None, engine: str = "hf",
-                 slots: int = 16) -> subprocess.Popen:
+                 slots: int = 16, hf_batching: str = "continuous") -> subprocess.Popen:
     import yaml
 
     (root / "tailor.yaml").write_text(yaml.safe_dump({
         "model": {"base": model}, "generation": {"max_new_tokens": 64},
         "serve": {"engine": engine, "max_batch_size": batch, "llamacpp_slots": slots, "batch_wait_ms": 20,
+                  "hf_batching": hf_batching,
                   "max_tokens_limit": 1024, "request_timeout_s": 1800}}))  # a crowded machine is slow, not broken
     env = dict(os.environ, TAILOR_QUIET="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
     if threads:
@@ -120,6 +122,8 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=32, help="serve.max_batch_size (HF backend)")
     ap.add_argument("--engine", default="hf", choices=["hf", "llamacpp"], help="the server's backend")
     ap.add_argument("--slots", type=int, default=16, help="serve.llamacpp_slots (llama.cpp backend)")
+    ap.add_argument("--hf-batching", default="continuous", choices=["continuous", "waves"],
+                    help="serve.hf_batching (HF backend)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads in the server (OMP_NUM_THREADS); 1 is faster on a crowded machine")
     args = ap.parse_args()
@@ -141,7 +145,7 @@ def main() -> int:
 
             model = str(build_tiny_model(root / "tiny-model"))
         port = free_port()
-        proc = start_server(root, model, args.batch, port, args.threads, args.engine, args.slots)
+        proc = start_server(root, model, args.batch, port, args.threads, args.engine, args.slots, args.hf_batching)
         url = f"http://127.0.0.1:{port}/v1"
         try:
             deadline = time.time() + 300

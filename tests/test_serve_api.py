@@ -133,11 +133,10 @@ def test_async_clients_are_batched_together(served):
 
         return await asyncio.gather(*[one(i) for i in range(6)])
 
-    before = pool.stats().get("other", {}).get("batches", 0)
     out = asyncio.run(main())
     assert len(out) == 6
-    stats = pool.stats()["other"]
-    assert stats["largest_batch"] >= 3 and stats["batches"] - before < 6
+    # continuous batching on HF (the default): requests decoded in the same token steps
+    assert pool.stats()["other"]["largest_batch"] >= 3
 
 
 def test_langchain_chat_openai(served):

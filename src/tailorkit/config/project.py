@@ -38,6 +38,10 @@ class ServeConfig(Section):
         None, description="backend: hf, llamacpp, auto, or vllm (runs vLLM's own OpenAI server with every run "
                           "as a LoRA module; GPU, installed by you); unset = generation.engine")
     max_batch_size: int = Field(16, ge=1, description="HF backend: most requests to one model generated together")
+    hf_batching: Literal["continuous", "waves"] = Field(
+        "continuous", description="HF backend: continuous (a request joins the running batch at the next token "
+                                  "step; models with sliding-window attention use waves) or waves (requests that "
+                                  "arrive while a batch runs form the next batch)")
     llamacpp_slots: int = Field(
         16, ge=1, le=64, description="llama.cpp backend: requests to one model decoded together (continuous "
                                      "batching); each slot has its own share of KV cache (llamacpp_context)")

@@ -2,7 +2,8 @@
 
 Batched generation lives in `hf_generate.py` (left padding, penalties over generated tokens only,
 seeded in a forked RNG so concurrent callers do not disturb the process-wide torch RNG). `generate_rows`
-(`hf_batch.py`) streams a whole batch, one callback per row and token, for the server. Streaming
+(`hf_batch.py`) streams a whole batch, one callback per row and token, for the server's wave batching;
+`batch_decoder` (`hf_slots.py`) lets rows join and leave a running batch (continuous batching). Streaming
 runs `generate` in a worker thread with a streamer; closing the stream sets a stopping criterion
 so the worker ends at the next token instead of finishing the whole answer.
 """
@@ -91,6 +92,18 @@ class HFEngine(Engine):
         """Token-id prompts in one batch, each row with its own budget, sampling, seed and cancel flag,
         every token streamed to `on_token(row, token_id)` (see infer/hf_batch.py); serve's batcher runs this."""
         return generate_rows(self.model, self.tokenizer, prompts, specs, gen, on_token=on_token, cancelled=cancelled)
+
+    prefix_cache = False  # the slot scheduler's prompt sharing is llama.cpp's
+
+    def batch_decoder(self, slots: int, *, per_slot: int | None = None, shared: bool = False):
+        """A continuous-batching decoder over this model (infer/hf_slots.py) for `slots` rows; None when the
+        model's cache cannot be batched that way (sliding-window attention)."""
+        from .hf_slots import HFSlotDecoder, supported
+
+        if not supported(self.model):
+            return None
+        return HFSlotDecoder(self.model, self.tokenizer, slots=slots, limit=per_slot or self.context_length,
+                             stops=set(self.stop_ids))
 
     def count_tokens(self, conversation_or_text: Conversation | str) -> int:
         return count_tokens(self.tokenizer, conversation_or_text)

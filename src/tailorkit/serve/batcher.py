@@ -1,6 +1,10 @@
 """Per-model schedulers: a request becomes a `Job`; one thread per model turns jobs into tokens.
 
-- `BatchScheduler` (HF engine, dynamic batching): the thread takes the first waiting job, collects
+- `SlotScheduler` on the HF engine (`serve.hf_batching: continuous`, the default): the same continuous
+  batching over `HFEngine.batch_decoder` (infer/hf_slots.py, one growing KV cache for the batch, up to
+  `serve.max_batch_size` rows, each up to the model's context). Models with sliding-window attention,
+  and `hf_batching: waves`, use:
+- `BatchScheduler` (HF engine, dynamic batching in waves): the thread takes the first waiting job, collects
   the jobs that keep arriving (each within `serve.batch_wait_ms` of the last, up to 5x that in all and
   `serve.max_batch_size` jobs), and runs them as
   one batched `generate` (`HFEngine.generate_rows`) that streams each row to its own client. Jobs that
@@ -232,14 +236,16 @@ class SerialScheduler(Scheduler):
 
 
 class SlotScheduler(Scheduler):
-    """Continuous batching on a llama.cpp engine's `BatchDecoder` (see the module docstring). `Stats.batches`
-    counts decode steps; `largest_batch` the most requests decoded together."""
+    """Continuous batching on an engine's batch decoder (llama.cpp's `BatchDecoder`, HF's `HFSlotDecoder`;
+    see the module docstring). `Stats.batches` counts decode steps; `largest_batch` the most requests decoded
+    together. `per_slot` (default: `context` shared out, as for llama.cpp) bounds prompt + answer per row."""
 
     def __init__(self, engine, gen_cfg: GenerationConfig, stopping: threading.Event, *, label: str,
-                 slots: int, context: int | None = None) -> None:
+                 slots: int, context: int | None = None, per_slot: int | None = None) -> None:
         self.slots = slots
         model = engine.context_length
-        per_slot = context // slots if context else min(model, max(SLOT_MIN_TOKENS, model // slots))
+        if per_slot is None:
+            per_slot = context // slots if context else min(model, max(SLOT_MIN_TOKENS, model // slots))
         # made here: a context that cannot be made fails the model's load; prompt prefixes are shared
         self._decoder = engine.batch_decoder(slots, per_slot=per_slot, shared=engine.prefix_cache)
         self.slot_tokens = self._decoder.limit

@@ -114,10 +114,15 @@ class ModelPool:
             return self._served[key]
 
     def _scheduler(self, engine: Engine, name: str) -> Scheduler:
+        from ..infer import hf_slots
         from ..infer.hf import HFEngine
         from ..infer.llamacpp import LlamaCppEngine
 
         serve = self.cfg.serve
+        if isinstance(engine, HFEngine) and serve.hf_batching == "continuous" and hf_slots.supported(engine.model):
+            # one growing cache for the whole batch: every row may use the model's whole context
+            return SlotScheduler(engine, self.cfg.generation, self.stopping, label=name, slots=serve.max_batch_size,
+                                 per_slot=engine.context_length)
         if isinstance(engine, HFEngine):
             return BatchScheduler(engine, self.cfg.generation, self.stopping, label=name,
                                   max_batch=serve.max_batch_size, wait_s=serve.batch_wait_ms / 1000)
