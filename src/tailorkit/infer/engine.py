@@ -12,7 +12,7 @@ A backend that cannot honour one documents the difference in its module docstrin
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -84,3 +84,52 @@ class Engine(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class SlotDecoder(ABC):
+    """Continuous batching, one token step at a time, as both backends implement it (llama.cpp's
+    `BatchDecoder`, HF's `HFSlotDecoder`): `admit` a row while `has_room()`, `step()` for every row's next
+    token, `drop` a row that is no longer wanted. The server's SlotScheduler drives it request by request;
+    `run` drives it over a list of prompts."""
+
+    slots: int
+    limit: int  # prompt + answer tokens a row may take
+    prefix_reused: int = 0  # prompt tokens not evaluated again (llama.cpp's shared prefixes)
+
+    @property
+    @abstractmethod
+    def active(self) -> int: ...
+
+    def has_room(self) -> bool:
+        return self.active < self.slots
+
+    @abstractmethod
+    def admit(self, row: Hashable, prompt: Sequence[int], gen: GenerationConfig) -> None: ...
+
+    @abstractmethod
+    def drop(self, row: Hashable) -> None: ...
+
+    @abstractmethod
+    def step(self) -> list[tuple[Hashable, int, bool]]:
+        """(row, token, finished) per row; finished when the token is an end token or the row's room is
+        used up."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def run(self, prompts: Sequence[list[int]], gen: GenerationConfig, done: Callable[[int, list[int]], None],
+            order: Sequence[int] | None = None) -> None:
+        """Generate for every prompt, admitted in `order` (default: as given) as rows come free; `done(row,
+        ids)` as each finishes (ids end with the terminator when the row stopped). A prompt must leave room
+        in a row (the caller checks the context)."""
+        queue = list(order if order is not None else range(len(prompts)))[::-1]
+        ids: dict[int, list[int]] = {}
+        while queue or self.active:
+            while queue and self.has_room():
+                row = queue.pop()
+                ids[row] = []
+                self.admit(row, prompts[row], gen)
+            for row, token, finished in self.step():
+                ids[row].append(token)
+                if finished:
+                    done(row, ids.pop(row))

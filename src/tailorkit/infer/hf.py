@@ -1,7 +1,9 @@
 """The transformers backend: any causal LM (base, PEFT adapter, merged, full fine-tune), CPU or GPU.
 
-Batched generation lives in `hf_generate.py` (left padding, penalties over generated tokens only,
-seeded in a forked RNG so concurrent callers do not disturb the process-wide torch RNG). `generate_rows`
+Greedy batches decode on the continuous-batching decoder (`hf_slots.py`: rows join and leave one KV cache,
+so a finished answer's place goes to the next prompt); sampling and single prompts use `hf_generate.py`
+(transformers' generate, left padding, penalties over generated tokens only, seeded in a forked RNG so
+concurrent callers do not disturb the process-wide torch RNG). `generate_rows`
 (`hf_batch.py`) streams a whole batch, one callback per row and token, for the server's wave batching;
 `batch_decoder` (`hf_slots.py`) lets rows join and leave a running batch (continuous batching). Streaming
 runs `generate` in a worker thread with a streamer; closing the stream sets a stopping criterion
@@ -30,8 +32,41 @@ class HFEngine(Engine):
     def generate(self, conversations: Sequence[Conversation], gen: GenerationConfig, *,
                  description: str | None = None, batch_size: int = 8,
                  show_progress: bool = True) -> list[Generation]:
-        return generate(self.model, self.tokenizer, conversations, gen, description=description,
-                        batch_size=batch_size, show_progress=show_progress)
+        """Greedy batches run on the continuous-batching decoder (a finished row's place goes to the next
+        prompt at once instead of idling until the batch's longest answer ends); sampling, one prompt at a
+        time and sliding-window models run transformers' `generate` (seeded with torch's RNG)."""
+        from .hf_slots import supported
+
+        conversations = list(conversations)
+        if gen.temperature > 0 or batch_size <= 1 or len(conversations) <= 1 or not supported(self.model):
+            return generate(self.model, self.tokenizer, conversations, gen, description=description,
+                            batch_size=batch_size, show_progress=show_progress)
+        from ..progress import progress
+        from .hf_generate import render_prompt
+
+        tok, stops = self.tokenizer, set(self.stop_ids)
+        prompts = [render_prompt(tok, conv, i) for i, conv in enumerate(conversations)]
+        out: list[Generation | None] = [None] * len(prompts)
+        decoder = self.batch_decoder(min(batch_size, len(prompts)),
+                                     per_slot=max(self.context_length, max(map(len, prompts)) + gen.max_new_tokens))
+        was_training = self.model.training
+        with progress(enabled=show_progress) as bar:
+            task = bar.add_task(description or "generating", total=len(prompts))
+
+            def done(row: int, ids: list[int]) -> None:
+                stopped = bool(ids) and ids[-1] in stops
+                kept = ids[:-1] if stopped else ids
+                out[row] = Generation(text=tok.decode(kept, skip_special_tokens=True).strip(),
+                                      finish_reason="stop" if stopped else "length", n_tokens=len(kept),
+                                      prompt_tokens=len(prompts[row]))
+                bar.advance(task)
+
+            try:  # longest first, as transformers' batches: rows of a similar length share the cache's width
+                decoder.run(prompts, gen, done, order=sorted(range(len(prompts)), key=lambda i: -len(prompts[i])))
+            finally:
+                decoder.close()
+                self.model.train(was_training)
+        return out  # type: ignore[return-value]
 
     def stream(self, conversation: Conversation, gen: GenerationConfig) -> Iterator[Delta]:
         from transformers import StoppingCriteria, StoppingCriteriaList

@@ -1,6 +1,6 @@
 """Continuous batching on a transformers model: rows join and leave a running batch between token steps,
-with the admit / step / drop interface of the llama.cpp batch decoder, so the server drives both alike
-(serve/batcher.py SlotScheduler).
+with the admit / step / drop interface of the llama.cpp batch decoder (engine.SlotDecoder), so the server
+drives both alike (serve/batcher.py SlotScheduler); `HFEngine.generate` runs greedy batches on it.
 
 The batch is one left-padded `DynamicCache` and a 2-D attention mask. A step first prefills the rows
 admitted since the last step (together, left-padded, in a cache of their own) and appends them to the
@@ -25,6 +25,7 @@ import numpy as np
 
 from ..config.generation import GenerationConfig
 from ..errors import ModelError
+from .engine import SlotDecoder
 from .sampling import penalize, pick
 
 
@@ -57,7 +58,7 @@ def _cache_argument(model) -> str:
     return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
 
 
-class HFSlotDecoder:
+class HFSlotDecoder(SlotDecoder):
     """Up to `slots` rows decoded together; `limit` bounds prompt + answer tokens per row."""
 
     def __init__(self, model, tokenizer, *, slots: int, limit: int, stops: set[int]):
@@ -78,9 +79,6 @@ class HFSlotDecoder:
     @property
     def active(self) -> int:
         return len(self._rows) + len(self._pending)
-
-    def has_room(self) -> bool:
-        return self.active < self.slots
 
     def admit(self, row: Hashable, prompt: Sequence[int], gen: GenerationConfig) -> None:
         """Queue `row`; its prompt is evaluated with the other new rows at the next `step`."""

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..config.generation import GenerationConfig
 from ..errors import ModelError
+from .engine import SlotDecoder
 
 CTX_ROUND = 256  # KV cells per slot are rounded up to this
 MIN_SHARED = 8  # a shared prefix shorter than this is evaluated again (not worth the copy)
@@ -46,7 +47,7 @@ class _Slot:
     logits: np.ndarray | None = None
 
 
-class BatchDecoder:
+class BatchDecoder(SlotDecoder):
     """A llama.cpp context with `slots` sequences on `llm`'s model (and its LoRA adapter, if any).
 
     Two ways to drive it: `run` (a list of prompts, as `generate` does), or `admit` a row whenever a slot
@@ -128,9 +129,6 @@ class BatchDecoder:
     def active(self) -> int:
         return len(self._active)
 
-    def has_room(self) -> bool:
-        return len(self._active) < self.slots
-
     def admit(self, row: Hashable, prompt: Sequence[int], gen: GenerationConfig) -> None:
         """Give `row` a free slot. A prompt that shares the held prefix gets its KV cells and waits for
         the next `step`, which evaluates every such prompt's own tokens in one batch; any other prompt is
@@ -200,23 +198,6 @@ class BatchDecoder:
             entries.append((token, len(slot.prompt) + len(slot.generated) - 1, seq, True))
         self._evaluate(entries)  # at most `slots` entries: one llama_decode
         return events
-
-    # -- a list of prompts ------------------------------------------------------------------------
-    def run(self, prompts: Sequence[list[int]], gen: GenerationConfig,
-            done: Callable[[int, list[int]], None]) -> None:
-        """Generate for every prompt; `done(row, ids)` as each finishes (ids end with the terminator when
-        the row stopped). A prompt must leave room in a slot (the caller checks the context)."""
-        queue = list(range(len(prompts)))[::-1]
-        ids: dict[int, list[int]] = {}
-        while queue or self._active:
-            while queue and self.has_room():
-                row = queue.pop()
-                ids[row] = []
-                self.admit(row, prompts[row], gen)
-            for row, token, finished in self.step():
-                ids[row].append(token)
-                if finished:
-                    done(row, ids.pop(row))
 
     def close(self) -> None:
         if getattr(self, "_batch", None) is not None:
