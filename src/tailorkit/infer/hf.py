@@ -1,11 +1,11 @@
 """The transformers backend: any causal LM (base, PEFT adapter, merged, full fine-tune), CPU or GPU.
 
-Greedy batches decode on the continuous-batching decoder (`hf_slots.py`: rows join and leave one KV cache,
-so a finished answer's place goes to the next prompt); sampling and single prompts use `hf_generate.py`
-(transformers' generate, left padding, penalties over generated tokens only, seeded in a forked RNG so
-concurrent callers do not disturb the process-wide torch RNG). `generate_rows`
-(`hf_batch.py`) streams a whole batch, one callback per row and token, for the server's wave batching;
-`batch_decoder` (`hf_slots.py`) lets rows join and leave a running batch (continuous batching). Streaming
+Greedy batches decode on the continuous-batching decoder (`batch_decoder`, `hf_slots.py`: rows join and
+leave one KV cache, so a finished answer's place goes to the next prompt; the server drives it request by
+request); sampling and single prompts use `hf_generate.py` (transformers' generate, left padding, penalties
+over generated tokens only, seeded in a forked RNG so concurrent callers do not disturb the process-wide
+torch RNG). `generate_rows` (`hf_batch.py`) streams a whole batch, one callback per row and token, for the
+server's wave batching (`serve.hf_batching: waves`, sliding-window models). Streaming
 runs `generate` in a worker thread with a streamer; closing the stream sets a stopping criterion
 so the worker ends at the next token instead of finishing the whole answer.
 """
