@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from ..progress import progress
 from .engine import Conversation, Delta, Engine, Generation
 from .gguf_meta import gguf_metadata
 from .hf_generate import count_tokens, render_prompt
+from .llamacpp_build import check_llama_build
 from .sampling import penalize, pick
 from .text import IncrementalText
 
@@ -65,6 +67,7 @@ class LlamaCppEngine(Engine):
             if path is not None and not path.is_file():
                 raise ModelError(f"no GGUF file at {path}", where=str(path), fix="run `tailor export --gguf`")
         meta = gguf_metadata(self.gguf_path)
+        check_llama_build(self.gguf_path)
         arch = meta.get("general.architecture", "llama")
         trained_ctx = int(meta.get(f"{arch}.context_length", 2048))
         self.tokenizer = tokenizer
@@ -259,5 +262,12 @@ def open_llamacpp(cfg, which: str, *, required: bool, device: str | None = None)
     if source is None:
         return unavailable(f"no GGUF of '{which}' exists or can be written",
                            "run `tailor export --gguf`, or set generation.engine: hf")
+    try:
+        check_llama_build(source.model)
+    except ModelError as exc:
+        if required:
+            raise
+        warnings.warn(f"{exc} Using the HF engine instead.", stacklevel=2)
+        return None
     return LlamaCppEngine(source.model, source.tokenizer, lora_path=source.lora, stop_ids=source.stop_ids,
                           label=which)
