@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import uuid
+import warnings
 
 import pytest
 
@@ -38,11 +39,13 @@ def key() -> str:
 def test_sigill_build_is_a_model_error_with_the_rebuild_command(tmp_path):
     from tailorkit.infer.llamacpp_build import check_llama_build
 
-    q8 = header_only_gguf(tmp_path / "m.gguf", 7)
+    q8, k = header_only_gguf(tmp_path / "m.gguf", 7), key()
     with pytest.raises(ModelError, match="Illegal instruction") as err:
-        check_llama_build(q8, system_info=AMX, key=key(), cache=tmp_path / "checks", probe=SIGILL)
+        check_llama_build(q8, system_info=AMX, key=k, cache=tmp_path / "checks", probe=SIGILL)
     assert "-fno-dse -fno-tree-dse" in str(err.value) and "generation.engine: hf" in str(err.value)
     assert not (tmp_path / "checks").exists()  # a broken build is not remembered as good
+    with pytest.raises(ModelError, match="Illegal instruction"):  # nor tried again in this process
+        check_llama_build(q8, system_info=AMX, key=k, cache=tmp_path / "checks", probe=ANSWERS)
 
 
 def test_good_build_is_tried_once_then_remembered(tmp_path):
@@ -109,5 +112,9 @@ def test_auto_falls_back_to_hf_and_llamacpp_refuses(run, monkeypatch):
         engine = open_engine(run, "base", engine="auto", device="cpu")
     assert engine.name == "hf"
     engine.close()
+    with warnings.catch_warnings(record=True) as again:  # one warning per process, not per model
+        warnings.simplefilter("always")
+        open_engine(run, "tuned", engine="auto", device="cpu").close()
+    assert not [w for w in again if "HF engine instead" in str(w.message)]
     with pytest.raises(ModelError, match="Illegal instruction"):
         open_engine(run, "base", engine="llamacpp", device="cpu")

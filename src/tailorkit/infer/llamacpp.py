@@ -44,6 +44,7 @@ from .text import IncrementalText
 
 INSTALL = "pip install 'tailorkit[llamacpp]' (builds llama-cpp-python from source, about 5 minutes)"
 DEFAULT_MAX_CTX = 8192
+_WARNED: set[str] = set()  # build-check warnings already shown
 
 
 def gguf_stop_ids(meta: dict) -> list[int]:
@@ -267,7 +268,9 @@ def open_llamacpp(cfg, which: str, *, required: bool, device: str | None = None)
     except ModelError as exc:
         if required:
             raise
-        warnings.warn(f"{exc} Using the HF engine instead.", stacklevel=2)
+        if str(exc) not in _WARNED:  # once per process, not once per model opened
+            _WARNED.add(str(exc))
+            warnings.warn(f"{exc} Using the HF engine instead.", stacklevel=2)
         return None
     return LlamaCppEngine(source.model, source.tokenizer, lora_path=source.lora, stop_ids=source.stop_ids,
                           label=which)

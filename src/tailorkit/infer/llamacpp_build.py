@@ -36,6 +36,7 @@ print("ok")
 """
 
 _checked: set[str] = set()  # build keys already fine in this process
+_broken: dict[str, ModelError] = {}  # build keys found broken in this process: not tried again
 
 
 def build_key(llama_cpp) -> str:
@@ -64,6 +65,8 @@ def check_llama_build(gguf_path: str | Path, *, system_info: str | None = None, 
     key = key or build_key(llama_cpp)
     if key in _checked:
         return
+    if key in _broken:
+        raise _broken[key]
     if cache is None:
         from ..models import cache_dir
 
@@ -78,11 +81,12 @@ def check_llama_build(gguf_path: str | Path, *, system_info: str | None = None, 
     except subprocess.TimeoutExpired:
         return  # slow, not broken: let the real load go on (and try again next time)
     if result.returncode == -signal.SIGILL:
-        raise ModelError(
+        _broken[key] = ModelError(
             "the installed llama-cpp-python was built with AMX and dies with 'Illegal instruction' (SIGILL) on its "
             "first prompt: GCC 12 drops ggml's AMX tile configuration (llama.cpp PR 26954)",
             where=str(Path(llama_cpp.__file__).parent),
             fix=f"rebuild it: {REBUILD} (or set generation.engine: hf)")
+        raise _broken[key]
     if result.returncode == 0:
         cache.mkdir(parents=True, exist_ok=True)
         tmp = marker.with_suffix(".tmp")
