@@ -85,7 +85,9 @@ def check_llama_build(gguf_path: str | Path, *, system_info: str | None = None, 
             "the installed llama-cpp-python was built with AMX and dies with 'Illegal instruction' (SIGILL) on its "
             "first prompt: GCC 12 drops ggml's AMX tile configuration (llama.cpp PR 26954)",
             where=str(Path(llama_cpp.__file__).parent),
-            fix=f"rebuild it: {REBUILD} (or set generation.engine: hf)")
+            fix=f"rebuild it: {REBUILD}; if that build fails the same way (llama.cpp PR 26954 also names CPUs that "
+                "need AMX permission per thread), add -mno-amx-tile -mno-amx-int8 -mno-amx-bf16 to both flag lists to "
+                "build without AMX; or set generation.engine: hf")
         raise _broken[key]
     if result.returncode == 0:
         cache.mkdir(parents=True, exist_ok=True)
