@@ -68,7 +68,7 @@ class LlamaCppEngine(Engine):
             if path is not None and not path.is_file():
                 raise ModelError(f"no GGUF file at {path}", where=str(path), fix="run `tailor export --gguf`")
         meta = gguf_metadata(self.gguf_path)
-        check_llama_build(self.gguf_path)
+        check_llama_build(self.gguf_path, meta=meta)
         arch = meta.get("general.architecture", "llama")
         trained_ctx = int(meta.get(f"{arch}.context_length", 2048))
         self.tokenizer = tokenizer

@@ -49,21 +49,25 @@ def build_key(llama_cpp) -> str:
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def check_llama_build(gguf_path: str | Path, *, system_info: str | None = None, key: str | None = None,
-                      cache: Path | None = None, probe: list[str] | None = None) -> None:
+def check_llama_build(gguf_path: str | Path, *, meta: dict | None = None, system_info: str | None = None,
+                      key: str | None = None, cache: Path | None = None, probe: list[str] | None = None) -> None:
     """Raise ModelError when this llama-cpp-python build would kill the process on its first prompt.
 
-    `system_info`, `key`, `cache` and `probe` default to the installed build, the tailorkit cache and the
-    probe above; tests pass their own to stand in for a broken build."""
+    `meta` is the GGUF's metadata when the caller has read it already. `system_info`, `key`, `cache` and `probe`
+    default to the installed build, the tailorkit cache and the probe above; tests pass their own to stand in
+    for a broken build."""
     import llama_cpp
 
     from .gguf_meta import gguf_metadata
 
     info = system_info if system_info is not None else llama_cpp.llama_print_system_info().decode()
-    if "AMX_INT8 = 1" not in info or gguf_metadata(Path(gguf_path)).get("general.file_type") in UNQUANTISED_FILE_TYPES:
+    if "AMX_INT8 = 1" not in info:
         return
     key = key or build_key(llama_cpp)
-    if key in _checked:
+    if key in _checked:  # a good build: no need to look at the file
+        return
+    meta = meta if meta is not None else gguf_metadata(Path(gguf_path))
+    if meta.get("general.file_type") in UNQUANTISED_FILE_TYPES:
         return
     if key in _broken:
         raise _broken[key]
